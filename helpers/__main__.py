@@ -1,0 +1,85 @@
+"""Command line: ``python -m helpers <command>``, the same functions the notebooks call.
+
+Each sub-command imports its compute module only when it runs, so ``--help`` is instant.
+Exit codes: 0 ok / clean, 1 findings or a failed gate, 2 unusable input or settings (one line
+on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+# command name -> ("module:function", help). Each function takes the parsed args, returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("helpers.doctor:cli_doctor", "check this machine: Python, torch, CUDA, 4-bit, disk, models"),
+    "provision": ("helpers.doctor:cli_provision", "prepare the offline models (convert SmolLM2 once)"),
+    "quality": ("helpers.quality:cli_quality", "data-quality checks on a JSONL or CSV file"),
+    "evaluate": ("helpers.metrics:cli_evaluate", "score predictions against references"),
+    "gate": ("helpers.gate:cli_gate", "golden-set regression gate for a run"),
+    "course": ("helpers.course:cli_course", "execute every notebook in order and write summary.json"),
+}
+
+
+def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "doctor":
+        p.add_argument("--json", action="store_true", help="print JSON")
+    elif name == "provision":
+        p.add_argument("--model", default=None, help="model key (default: the offline models)")
+    elif name == "quality":
+        qs = p.add_subparsers(dest="action", required=True)
+        c = qs.add_parser("check", help="run every check; never modifies the file")
+        c.add_argument("path")
+        c.add_argument("--eval", dest="eval_path", default=None, help="eval/test file, for leakage")
+        c.add_argument("--production", default=None, help="production sample, for drift")
+        c.add_argument("--max-seq-len", type=int, default=None, help="token limit for too_long")
+        c.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM checks")
+        c.add_argument("--json", action="store_true", help="print the contract's JSON")
+    elif name == "evaluate":
+        p.add_argument("--task", required=True, choices=["classification", "extraction", "summarisation"])
+        p.add_argument("--predictions", required=True)
+        p.add_argument("--references", required=True)
+        p.add_argument("--json", action="store_true")
+    elif name == "gate":
+        p.add_argument("--run", required=True, help="run folder, e.g. runs/2026-11-29_1200_cpu")
+        p.add_argument("--tolerance", type=float, default=None, help="allowed drop on 0-1 scale")
+        p.add_argument("--json", action="store_true")
+    elif name == "course":
+        p.add_argument("--profile", default=None)
+        p.add_argument("--out", default=None, help="folder for executed notebooks")
+        p.add_argument("--only", nargs="*", default=None, help="notebook file names to run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, one sub-parser per command (00_setup)."""
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        _add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run one command; expected errors become one line and exit 2 (00_setup)."""
+    args = build_parser().parse_args(argv)
+    from helpers.errors import USER_ERRORS
+
+    try:
+        return int(_resolve(COMMANDS[args.command][0])(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Profiles: one object that decides every size in the course.
+
+Introduced in ``00_setup.ipynb``. A profile changes *sizes* (model, steps, batch, sequence
+length, quantisation, how many rows are evaluated), never the code path: the ``ci`` profile runs
+exactly the same functions as ``gpu-80gb``, only smaller.
+
+Resolution order: ``COURSE_PROFILE`` environment variable, then the choice saved by notebook 00
+(``.course_profile.json`` in the course folder), then auto-detection from the hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.paths import course_home
+
+PROFILE_ENV = "COURSE_PROFILE"
+PROFILE_FILE = ".course_profile.json"
+
+
+class ProfileError(ValueError):
+    """A profile name or setting that cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size the course uses, for one kind of machine (00_setup)."""
+
+    name: str
+    model: str  # key in helpers.models.MODELS
+    device: str  # "cpu" or "cuda"
+    quantization: str  # "none" (fp32/bf16 LoRA) or "nf4" (QLoRA)
+    compute_dtype: str  # "float32" or "bfloat16"
+    # training
+    train_rows: int | None  # None = the whole training file
+    max_steps: int  # -1 = use epochs
+    epochs: float
+    batch_size: int
+    grad_accum: int
+    max_seq_len: int
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+    lora_targets: str  # preset name, see helpers.train.TARGET_PRESETS
+    lora_dropout: float
+    gradient_checkpointing: bool
+    save_steps: int
+    eval_steps: int
+    # evaluation / generation
+    eval_rows: int | None
+    golden_rows: int | None
+    gen_batch_size: int
+    max_new_tokens: int
+    few_shot_k: int
+    # clean-vs-noisy experiment (notebook 05)
+    experiment_clean_rows: int
+    experiment_noisy_rows: int
+    experiment_steps: int
+    # money and speed, for estimates (measured figures; see guide/hardware_and_cost.md)
+    train_tokens_per_s: float
+    price_per_hour_usd: float
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, used in run cards (03_qlora_training)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Profile":
+        """A copy with some sizes changed, e.g. by a widget (03_qlora_training)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ProfileError(f"unknown profile setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+
+_COMMON: dict[str, Any] = dict(
+    epochs=1.0,
+    lora_r=16,
+    lora_alpha=32,
+    lora_targets="all-linear",
+    lora_dropout=0.05,
+    few_shot_k=3,
+)
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile(
+        name="ci", model="smollm2-135m", device="cpu", quantization="none",
+        compute_dtype="float32", train_rows=48, max_steps=6, batch_size=4, grad_accum=1,
+        max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=3,
+        eval_steps=3, eval_rows=6, golden_rows=6, gen_batch_size=6, max_new_tokens=96,
+        experiment_clean_rows=24, experiment_noisy_rows=96, experiment_steps=3,
+        train_tokens_per_s=92.0, price_per_hour_usd=0.0,
+        notes="Every notebook in minutes on any CPU; numbers are not meaningful.",
+        **_COMMON,
+    ),
+    "cpu": Profile(
+        name="cpu", model="smollm2-135m", device="cpu", quantization="none",
+        compute_dtype="float32", train_rows=480, max_steps=-1, batch_size=8, grad_accum=1,
+        max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=20,
+        eval_steps=20, eval_rows=60, golden_rows=None, gen_batch_size=10, max_new_tokens=96,
+        experiment_clean_rows=240, experiment_noisy_rows=960, experiment_steps=30,
+        train_tokens_per_s=92.0, price_per_hour_usd=0.0,
+        notes="The full course on a laptop CPU with a real 135M model (fp32 LoRA).",
+        **_COMMON,
+    ),
+    "gpu-24gb": Profile(
+        name="gpu-24gb", model="qwen2.5-7b-instruct", device="cuda", quantization="nf4",
+        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=4,
+        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=50,
+        eval_steps=50, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
+        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
+        train_tokens_per_s=2500.0, price_per_hour_usd=0.30,
+        notes="QLoRA on an RTX 3090/4090 (24 GB).",
+        **_COMMON,
+    ),
+    "gpu-80gb": Profile(
+        name="gpu-80gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
+        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=8, grad_accum=2,
+        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=50,
+        eval_steps=50, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
+        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
+        train_tokens_per_s=2000.0, price_per_hour_usd=1.40,
+        notes="QLoRA on an A100 40/80 GB.",
+        **_COMMON,
+    ),
+}
+
+
+def profile_names() -> list[str]:
+    """The names of the known profiles (00_setup)."""
+    return list(PROFILES)
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name``; an unknown name raises one sentence listing the valid ones (00_setup)."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ProfileError(
+            f"unknown profile {name!r}: use one of {', '.join(PROFILES)} "
+            f"(set {PROFILE_ENV} or pick one in notebooks/00_setup.ipynb)"
+        ) from None
+
+
+def detect_profile_name() -> str:
+    """Pick a profile from the hardware: GPU memory decides, no GPU means ``cpu`` (00_setup)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+    return "gpu-80gb" if gib >= 39 else "gpu-24gb"
+
+
+def saved_profile_path() -> Path:
+    """Where notebook 00 saves the learner's choice (00_setup)."""
+    return course_home() / PROFILE_FILE
+
+
+def save_profile_choice(name: str) -> Path:
+    """Save the learner's profile choice so later notebooks use it (00_setup)."""
+    get_profile(name)  # validate before writing anything
+    path = saved_profile_path()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"profile": name}) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def resolve_profile_name() -> tuple[str, str]:
+    """The profile name in force and where it came from: env, saved choice or hardware (00_setup)."""
+    env = os.environ.get(PROFILE_ENV, "").strip()
+    if env:
+        get_profile(env)
+        return env, f"environment variable {PROFILE_ENV}"
+    path = saved_profile_path()
+    if path.exists():
+        try:
+            name = json.loads(path.read_text(encoding="utf-8"))["profile"]
+            get_profile(name)
+            return name, f"saved choice in {path.name}"
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged choice file falls back to detection
+    return detect_profile_name(), "detected from the hardware"
+
+
+def check_profile_hardware(profile: Profile) -> None:
+    """Raise one sentence when a GPU profile is forced on a machine without CUDA (00_setup)."""
+    if profile.device != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ProfileError(
+            f"profile {profile.name!r} needs a CUDA GPU but none is visible: "
+            f"use COURSE_PROFILE=cpu on this machine, or install a CUDA build of torch"
+        )
+
+
+def load_profile(name: str | None = None, check_hardware: bool = True) -> Profile:
+    """The profile every notebook starts with: ``name`` or the resolved one (00_setup)."""
+    profile = get_profile(name) if name else get_profile(resolve_profile_name()[0])
+    if check_hardware:
+        check_profile_hardware(profile)
+    return profile

@@ -1,0 +1,133 @@
+"""Run folders: everything a course run produces lives under ``runs/<run-id>/``.
+
+Introduced in ``00_setup.ipynb``. Layout (each stage writes its ``metrics.json`` *last*, through
+an atomic rename, so a half-written stage is never mistaken for a finished one)::
+
+    runs/<run-id>/
+      run.json                      profile, task, created, versions
+      quality/                      cleaned data + decision log (01)
+      baseline/                     prompting baseline (02)
+        predictions_eval.jsonl      {"id", "prediction", "reference", "latency_s"}
+        predictions_golden.jsonl
+        prompt.json                 the prompt settings used
+        metrics.json                {"eval": {metric: float}, "golden": {...}, "primary_metric",
+                                     "speed": {"latency_s_per_request", "tokens_per_s",
+                                               "cost_per_1k_requests_usd"}}
+      adapter/                      QLoRA training (03) and its evaluation (04)
+        checkpoints/checkpoint-N/   Trainer checkpoints (optimizer + scheduler state)
+        final/                      adapter_model.safetensors + adapter_config.json
+        run_card.json               config, data hashes, versions, hardware, wall time, losses
+        loss.png
+        predictions_eval.jsonl, predictions_golden.jsonl, metrics.json (same shape as baseline)
+      experiment/                   clean vs noisy (05)
+      review.jsonl                  human ratings (04)
+      summary.json, summary.md      the course summary (04 / make course)
+
+The current run is ``COURSE_RUN_ID`` if set, else the id saved in ``runs/CURRENT`` by the last
+call to :func:`new_run` (notebook 00), else a new run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from helpers.paths import runs_dir
+
+RUN_ENV = "COURSE_RUN_ID"
+CURRENT_FILE = "CURRENT"
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write JSON atomically (temp file + rename): readers never see half a file (00_setup)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write JSON lines atomically (02_prompting_baseline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file (04_evaluation)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file written by this package (04_evaluation)."""
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def make_run_id(profile: str) -> str:
+    """A sortable, readable run id such as ``20261129-161500-cpu`` (00_setup)."""
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide results, for run cards (00_setup)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "evaluate"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def new_run(profile: str, task: str = "support") -> Path:
+    """Start a run folder and make it the current one (00_setup)."""
+    run_id = make_run_id(profile)
+    path = runs_dir() / run_id
+    n = 1
+    while path.exists():
+        n += 1
+        path = runs_dir() / f"{run_id}-{n}"
+    path.mkdir(parents=True)
+    write_json(path / "run.json", {
+        "run_id": path.name, "profile": profile, "task": task,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
+    })
+    (runs_dir() / CURRENT_FILE).write_text(path.name + "\n", encoding="utf-8")
+    return path
+
+
+def current_run(profile: str, task: str = "support") -> Path:
+    """The run folder notebooks write into: ``COURSE_RUN_ID``, else ``runs/CURRENT``, else new (02-05)."""
+    env = os.environ.get(RUN_ENV, "").strip()
+    if env:
+        path = runs_dir() / env
+        if not (path / "run.json").exists():
+            path.mkdir(parents=True, exist_ok=True)
+            write_json(path / "run.json", {
+                "run_id": env, "profile": profile, "task": task,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
+            })
+        return path
+    pointer = runs_dir() / CURRENT_FILE
+    if pointer.exists():
+        path = runs_dir() / pointer.read_text(encoding="utf-8").strip()
+        if (path / "run.json").exists():
+            return path
+    return new_run(profile, task)
+
+
+def stage_done(run: Path, stage: str) -> bool:
+    """True when a stage (``baseline``, ``adapter``) finished: its metrics.json exists (04_evaluation)."""
+    return (Path(run) / stage / "metrics.json").exists()
