@@ -48,7 +48,7 @@ lab: models
 	$(BIN)/jupyter lab notebooks/
 
 strip:
-	$(BIN)/python -m helpers.nbclean notebooks/*.ipynb
+	$(BIN)/nbstripout --drop-empty-cells --extra-keys "metadata.widgets cell.metadata.execution" notebooks/*.ipynb
 
 clean-runs:
 	rm -rf runs/ executed/

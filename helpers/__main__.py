@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quality": ("helpers.quality:cli_quality", "data-quality checks on a JSONL or CSV file"),
     "evaluate": ("helpers.metrics:cli_evaluate", "score predictions against references"),
     "gate": ("helpers.gate:cli_gate", "golden-set regression gate for a run"),
+    "train": ("helpers.train:cli_train", "train the course adapter (resumable) without a notebook"),
     "course": ("helpers.course:cli_course", "execute every notebook in order and write summary.json"),
 }
 
@@ -41,11 +42,18 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--task", required=True, choices=["classification", "extraction", "summarisation"])
         p.add_argument("--predictions", required=True)
         p.add_argument("--references", required=True)
+        p.add_argument("--no-semantic", action="store_true", help="summarisation: skip the MiniLM similarity")
         p.add_argument("--json", action="store_true")
     elif name == "gate":
         p.add_argument("--run", required=True, help="run folder, e.g. runs/2026-11-29_1200_cpu")
         p.add_argument("--tolerance", type=float, default=None, help="allowed drop on 0-1 scale")
         p.add_argument("--json", action="store_true")
+    elif name == "train":
+        p.add_argument("--run", required=True, help="run folder; the adapter goes to RUN/adapter")
+        p.add_argument("--profile", default=None)
+        p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+        p.add_argument("--max-steps", type=int, default=None)
+        p.add_argument("--save-steps", type=int, default=None)
     elif name == "course":
         p.add_argument("--profile", default=None)
         p.add_argument("--out", default=None, help="folder for executed notebooks")

@@ -3,19 +3,25 @@
 Introduced in ``01_data_quality.ipynb``. Every row is normalised to one shape::
 
     {"id": str, "input": str, "output": str, "task": str | None, "meta": dict,
-     "line": int,                  # 1-based line number in the file (CSV: data row + 1)
-     "messages": list | None}      # the original chat turns for chat-style rows
+     "line": int,                  # 1-based line number in the file (CSV: the record's first line)
+     "messages": list | None,      # the original chat turns for chat-style rows
+     "system": str | None}
 
 A line that cannot be used is reported as a :class:`LoadIssue` naming its 1-based line and the
-rest of the file still loads. Only a file that cannot be used at all raises :class:`DataError`,
-whose message is one line saying what to fix. Files are only ever read.
+rest of the file still loads. Things worth knowing that do not cost a row (a file decoded from
+UTF-16 or Latin-1, duplicate ids, mixed row styles) are *notices*: ``LoadResult.notices``.
+Only a file that cannot be used at all raises :class:`DataError`, whose message is one line
+saying what to fix. Files are only ever read, never written.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -25,6 +31,10 @@ from helpers.paths import data_dir
 SPLITS = ("train", "eval", "golden", "production_sample", "raw_train", "noisy_train")
 ROLES = ("system", "user", "assistant")
 DEFAULT_TASK = "support"
+MAX_LINE_CHARS = 2_000_000  # a longer line is no training example; reported, never parsed
+MAX_FILE_BYTES = 2_000_000_000  # refuse (rather than hang on) anything larger, gzip included
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")  # not str.splitlines(): JSON strings may hold U+2028 etc.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class DataError(ValueError):
@@ -33,37 +43,54 @@ class DataError(ValueError):
 
 @dataclass
 class LoadIssue:
-    """One unusable or suspicious line: ``check`` uses the quality-check vocabulary (01_data_quality)."""
+    """One unusable or suspicious line: ``check`` uses the quality-check vocabulary (01_data_quality).
+
+    ``line`` is 1-based; 0 means the whole file (used by notices such as an encoding fallback).
+    """
 
     line: int
-    check: str  # "malformed_row" or "missing_field" or "empty_output"
+    check: str  # issues: "malformed_row" or "missing_field"; notices: "encoding", "duplicate_id", ...
     message: str
 
 
 @dataclass
 class LoadResult:
-    """Rows that loaded, plus the issues found on the way (01_data_quality)."""
+    """Rows that loaded, the lines that did not (``issues``) and file-level notices (01_data_quality)."""
 
     path: Path
     rows: list[dict[str, Any]] = field(default_factory=list)
     issues: list[LoadIssue] = field(default_factory=list)
     n_lines: int = 0
+    notices: list[LoadIssue] = field(default_factory=list)
+    encoding: str = "utf-8"
 
     def warnings(self) -> list[str]:
-        """``file:line: message`` strings, ready to print (01_data_quality)."""
-        return [f"{self.path.name}:{i.line}: {i.message}" for i in self.issues]
+        """``file:line: message`` strings for issues then notices, ready to print (01_data_quality)."""
+        out = []
+        for i in self.issues + self.notices:
+            where = f"{self.path.name}:{i.line}" if i.line else self.path.name
+            out.append(f"{where}: {i.message}")
+        return out
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _normalise_messages(obj: dict[str, Any], line: int) -> tuple[dict[str, Any] | None, LoadIssue | None]:
     msgs = obj.get("messages")
     if not isinstance(msgs, list) or not msgs:
-        return None, LoadIssue(line, "malformed_row", "'messages' must be a non-empty list")
+        return None, LoadIssue(line, "malformed_row", "'messages' must be a non-empty list of turns")
     for m in msgs:
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+        if not isinstance(m, dict):
+            return None, LoadIssue(line, "malformed_row", "each message must be an object with role and content")
+        role = m.get("role")
+        if role not in ROLES:
             return None, LoadIssue(
-                line, "malformed_row",
-                "each message needs a role (system, user or assistant) and string content",
+                line, "malformed_row", f"unknown chat role {role!r}: use system, user or assistant"
             )
+        if not isinstance(m.get("content"), str):
+            return None, LoadIssue(line, "malformed_row", f"the {role} turn's content must be a string")
     assistant = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
     if not assistant:
         return None, LoadIssue(line, "missing_field", "conversation has no assistant turn to learn from")
@@ -81,10 +108,18 @@ def _normalise_messages(obj: dict[str, Any], line: int) -> tuple[dict[str, Any] 
     return row, None
 
 
-def normalise_row(obj: Any, line: int, task: str | None = None) -> tuple[dict[str, Any] | None, LoadIssue | None]:
-    """Turn one parsed JSON value into the course's row shape, or say why not (01_data_quality)."""
+def normalise_row(
+    obj: Any, line: int, task: str | None = None, require_output: bool = True
+) -> tuple[dict[str, Any] | None, LoadIssue | None]:
+    """Turn one parsed JSON value into the course's row shape, or say why not (01_data_quality).
+
+    ``require_output=False`` accepts input-only rows (a production sample) with output ``""``.
+    """
     if not isinstance(obj, dict):
-        return None, LoadIssue(line, "malformed_row", f"expected a JSON object, got {type(obj).__name__}")
+        kind = "array" if isinstance(obj, list) else type(obj).__name__
+        return None, LoadIssue(line, "malformed_row", f"expected a JSON object, got a {kind}")
+    if not require_output and "messages" not in obj and obj.get("output") is None:
+        obj = {**obj, "output": ""}
     if "messages" in obj:
         row, issue = _normalise_messages(obj, line)
         if issue:
@@ -95,9 +130,12 @@ def normalise_row(obj: Any, line: int, task: str | None = None) -> tuple[dict[st
             return None, LoadIssue(line, "missing_field", f"missing field(s): {', '.join(missing)}")
         bad = [k for k in ("input", "output") if not isinstance(obj[k], str)]
         if bad:
-            return None, LoadIssue(line, "malformed_row", f"field(s) must be strings: {', '.join(bad)}")
+            hint = " (store JSON answers as a string: json.dumps(obj))" if isinstance(obj.get("output"), (dict, list)) else ""
+            return None, LoadIssue(line, "malformed_row", f"field(s) must be strings: {', '.join(bad)}{hint}")
         row = {"input": obj["input"], "output": obj["output"], "messages": None, "system": None}
     assert row is not None
+    if _has_lone_surrogate(row["input"]) or _has_lone_surrogate(row["output"]):
+        return None, LoadIssue(line, "malformed_row", "text holds an invalid unicode escape (lone surrogate)")
     meta = obj.get("meta")
     row["id"] = str(obj.get("id", f"line-{line}"))
     row["task"] = obj.get("task", task)
@@ -106,60 +144,206 @@ def normalise_row(obj: Any, line: int, task: str | None = None) -> tuple[dict[st
     return row, None
 
 
-def _read_text(path: Path) -> str:
-    if path.is_dir():
-        raise DataError(f"{path} is a folder: point at a .jsonl or .csv file inside it")
+def _read_bytes(path: Path) -> tuple[bytes, list[LoadIssue]]:
+    """The file's bytes (gunzipped when gzip), refusing folders, missing paths and pipes."""
     if not path.exists():
         raise DataError(f"{path} does not exist: check the path")
-    raw = path.read_bytes()
+    if path.is_dir():
+        raise DataError(f"{path} is a folder: point at a .jsonl or .csv file inside it")
+    if not path.is_file():
+        raise DataError(f"{path} is not a regular file (a pipe or device?): copy the data to a file first")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise DataError(f"{path} is larger than 2 GB: split it or sample it first")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror}): check its permissions") from None
+    notices: list[LoadIssue] = []
     if raw[:2] == b"\x1f\x8b":
-        raise DataError(f"{path} is gzip-compressed: decompress it first (gunzip {path.name})")
-    for enc in ("utf-8-sig",):
         try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            pass
-    raise DataError(f"{path} is not UTF-8 text: re-save it as UTF-8")
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path} is a damaged gzip file ({exc}): re-download or re-compress it") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise DataError(f"{path} decompresses to more than 2 GB: split it or sample it first")
+        notices.append(LoadIssue(0, "encoding", "gzip-compressed file, read decompressed (the file is unchanged)"))
+    return raw, notices
 
 
-def _iter_csv(text: str) -> Iterable[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"input", "output"} <= set(reader.fieldnames):
-        raise DataError("CSV needs a header row with 'input' and 'output' columns")
-    for i, rec in enumerate(reader, start=2):
-        yield i, {k: v for k, v in rec.items() if k is not None}
-
-
-def load_rows(path: str | Path, task: str | None = None) -> LoadResult:
-    """Load a JSONL or CSV file into normalised rows, reporting bad lines (01_data_quality)."""
-    path = Path(path)
-    text = _read_text(path)
-    result = LoadResult(path=path)
-    if path.suffix.lower() == ".csv":
-        items: Iterable[tuple[int, Any]] = _iter_csv(text)
-        result.n_lines = text.count("\n")
+def _decode(path: Path, raw: bytes) -> tuple[str, str, list[LoadIssue]]:
+    """Decode bytes as UTF-8 (BOM allowed), UTF-16/32 with a BOM, or Latin-1 as a warned fallback."""
+    if raw[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        enc = "utf-32"
+    elif raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        enc = "utf-16"
     else:
-        lines = text.splitlines()
-        result.n_lines = len(lines)
+        enc = ""
+    if enc:
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            raise DataError(f"{path} starts with a {enc.upper()} mark but does not decode: re-save it as UTF-8") from None
+        return text, enc, [LoadIssue(0, "encoding", f"file is {enc.upper()}, decoded it; UTF-8 is the usual choice")]
+    if raw.count(b"\x00") > max(8, len(raw) // 100):
+        raise DataError(f"{path} looks binary (many NUL bytes), not JSONL or CSV: export the data as UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig"), "utf-8", []
+    except UnicodeDecodeError as exc:
+        bad_line = raw[: exc.start].count(b"\n") + 1
+    for enc in ("cp1252", "latin-1"):
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
+            break  # decodes, but as gibberish: binary, not text
+        return text, enc, [LoadIssue(
+            bad_line, "encoding",
+            f"not valid UTF-8 (first bad byte on this line): decoded as {enc}; check accented "
+            f"characters and re-save the file as UTF-8",
+        )]
+    raise DataError(f"{path} is not text (binary data?): export the data as UTF-8 JSONL or CSV")
 
-        def parse() -> Iterable[tuple[int, Any]]:
-            for n, raw in enumerate(lines, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    yield n, json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    result.issues.append(LoadIssue(n, "malformed_row", f"not valid JSON ({exc.msg})"))
 
-        items = parse()
+def _parse_line(text: str, n: int) -> tuple[Any, LoadIssue | None]:
+    """One JSONL line -> a parsed value, or the issue saying why it is unusable."""
+    if len(text) > MAX_LINE_CHARS:
+        return None, LoadIssue(n, "malformed_row", f"line is {len(text):,} characters long; not read (limit {MAX_LINE_CHARS:,})")
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        truncated = " (truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        return None, LoadIssue(n, "malformed_row", f"not valid JSON: {exc.msg} at column {exc.colno}{truncated}")
+    except RecursionError:
+        return None, LoadIssue(n, "malformed_row", "JSON nested too deeply to read")
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        return None, LoadIssue(n, "malformed_row", f"not usable JSON: {str(exc).splitlines()[0]}")
+
+
+def _iter_jsonl(text: str, result: LoadResult) -> Iterable[tuple[int, Any]]:
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    result.n_lines = len(lines)
+    for n, raw in enumerate(lines, start=1):
+        raw = raw.lstrip("\ufeff")  # a BOM left in the middle by concatenating files
+        if not raw.strip():
+            continue
+        obj, issue = _parse_line(raw, n)
+        if issue:
+            result.issues.append(issue)
+        else:
+            yield n, obj
+
+
+def _whole_document(path: Path, text: str) -> None:
+    """Refuse a single JSON document (an array, or one pretty-printed object) with the fix."""
+    head = text.lstrip()[:1]
+    if head not in "[{" or not head:
+        return
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(doc, list):
+        raise DataError(
+            f"{path} is one JSON array, not one object per line: convert it to JSONL, e.g. "
+            f"[json.dumps(r) for r in json.load(f)] written one per line"
+        )
+    if isinstance(doc, dict) and "\n" in text.strip():
+        raise DataError(f"{path} is one multi-line JSON object: write one compact object per line (JSONL)")
+
+
+def _iter_csv(path: Path, text: str, result: LoadResult, delimiter: str) -> Iterable[tuple[int, Any]]:
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{path} is not readable CSV ({exc}): re-export it as CSV with a header row") from None
+    cols = [c.strip().lstrip("\ufeff") for c in header or []]
+    missing = [c for c in ("input", "output") if c not in cols]
+    if missing:
+        found = ", ".join(repr(c) for c in cols[:6]) or "nothing"
+        raise DataError(
+            f"{path} lacks column(s) {', '.join(missing)} (header has {found}): "
+            f"add a header row with 'input' and 'output' columns"
+        )
+    start = reader.line_num + 1
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            result.issues.append(LoadIssue(start, "malformed_row", f"unreadable CSV record ({exc})"))
+            break
+        line, start = start, reader.line_num + 1
+        if not any(v.strip() for v in rec):
+            continue
+        if len(rec) > len(cols):
+            result.issues.append(LoadIssue(
+                line, "malformed_row", f"{len(rec)} fields but the header has {len(cols)}: quote fields that contain '{delimiter}'"
+            ))
+            continue
+        obj: dict[str, Any] = {c: (rec[i] if i < len(rec) else None) for i, c in enumerate(cols)}
+        if isinstance(obj.get("meta"), str):
+            obj.pop("meta")
+        yield line, obj
+    result.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+def _add_notices(result: LoadResult) -> None:
+    """File-level warnings that do not cost a row: duplicate ids, mixed row styles."""
+    seen: dict[str, int] = {}
+    for row in result.rows:
+        first = seen.setdefault(row["id"], row["line"])
+        if first != row["line"]:
+            result.notices.append(LoadIssue(row["line"], "duplicate_id", f"id {row['id']!r} already used on line {first}"))
+    styles = Counter("chat" if r["messages"] is not None else "input/output" for r in result.rows)
+    if len(styles) > 1:
+        result.notices.append(LoadIssue(0, "mixed_styles", (
+            f"file mixes chat rows ({styles['chat']}) and input/output rows ({styles['input/output']}); "
+            f"both were loaded, but one style per file is clearer"
+        )))
+
+
+def load_rows(path: str | Path, task: str | None = None, require_output: bool = True) -> LoadResult:
+    """Load a JSONL or CSV file into normalised rows, reporting bad lines (01_data_quality).
+
+    ``require_output=False`` accepts rows without an answer (a production sample of inputs).
+    Never modifies the file. Raises :class:`DataError` (one line naming the fix) only when
+    nothing usable can be read.
+    """
+    path = Path(path)
+    raw, notices = _read_bytes(path)
+    if not raw.strip():
+        raise DataError(f"{path} is empty: add one JSON object per line")
+    text, encoding, enc_notices = _decode(path, raw)
+    result = LoadResult(path=path, encoding=encoding, notices=notices + enc_notices)
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in (".csv", ".tsv"):
+        items = _iter_csv(path, text, result, "\t" if suffix == ".tsv" else ",")
+    else:
+        _whole_document(path, text)
+        items = _iter_jsonl(text, result)
     for n, obj in items:
-        row, issue = normalise_row(obj, n, task)
+        row, issue = normalise_row(obj, n, task, require_output)
         if issue:
             result.issues.append(issue)
         else:
             result.rows.append(row)
-    if not result.rows and not result.issues:
-        raise DataError(f"{path} holds no rows: add one JSON object per line")
+    if not result.rows:
+        if not result.issues:
+            raise DataError(f"{path} holds no rows: add one JSON object per line")
+        first = result.issues[0]
+        raise DataError(
+            f"{path} has no usable row ({len(result.issues)} bad line(s); line {first.line}: "
+            f"{first.message}): fix the format, one JSON object per line with input and output"
+        )
+    result.issues.sort(key=lambda i: i.line)
+    _add_notices(result)
     return result
 
 

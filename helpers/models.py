@@ -133,9 +133,12 @@ def _convert_gguf(spec: ModelSpec, target: Path) -> Path:
 def local_model_path(key: str, convert: bool = True) -> Path:
     """A local folder with safetensors weights for ``key``; converts a packaged GGUF once (00_setup).
 
-    Hub models are looked up in the Hugging Face cache only. Raises :class:`ModelUnavailable`
+    ``key`` may also be a folder holding a model (config.json + safetensors). Hub models are
+    looked up in the Hugging Face cache, then downloaded when the hub is reachable. Raises :class:`ModelUnavailable`
     with one sentence naming the fix when the model is not on this machine.
     """
+    if key not in MODELS and (Path(key).expanduser() / "config.json").exists():
+        return Path(key).expanduser()  # a local model folder of your own (or a test model)
     spec = get_spec(key)
     if spec.source == "pypi-gguf":
         target = converted_dir(key)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -55,10 +56,14 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write JSON lines atomically (02_prompting_baseline)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -104,14 +109,24 @@ def new_run(profile: str, task: str = "support") -> Path:
         "run_id": path.name, "profile": profile, "task": task,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
     })
-    (runs_dir() / CURRENT_FILE).write_text(path.name + "\n", encoding="utf-8")
+    _write_text_atomic(runs_dir() / CURRENT_FILE, path.name + "\n")
     return path
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def current_run(profile: str, task: str = "support") -> Path:
     """The run folder notebooks write into: ``COURSE_RUN_ID``, else ``runs/CURRENT``, else new (02-05)."""
     env = os.environ.get(RUN_ENV, "").strip()
     if env:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", env):
+            from helpers.errors import SettingsError
+
+            raise SettingsError(f"{RUN_ENV}={env!r} is not a plain folder name: use letters, digits, '.', '_' or '-'")
         path = runs_dir() / env
         if not (path / "run.json").exists():
             path.mkdir(parents=True, exist_ok=True)
@@ -131,3 +146,10 @@ def current_run(profile: str, task: str = "support") -> Path:
 def stage_done(run: Path, stage: str) -> bool:
     """True when a stage (``baseline``, ``adapter``) finished: its metrics.json exists (04_evaluation)."""
     return (Path(run) / stage / "metrics.json").exists()
+
+
+def start_course_run(profile: str, task: str = "support") -> Path:
+    """Notebook 00's run: the one ``make course`` set in ``COURSE_RUN_ID``, else a new one (00_setup)."""
+    if os.environ.get(RUN_ENV, "").strip():
+        return current_run(profile, task)
+    return new_run(profile, task)

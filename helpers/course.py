@@ -1,0 +1,82 @@
+"""``make course``: run every notebook in order, headless, and write the run's summary.
+
+Introduced in ``README.md`` (the main command). Each notebook runs in a fresh kernel with the
+same ``COURSE_PROFILE`` and ``COURSE_RUN_ID``, so they share one ``runs/<run-id>/`` folder.
+Executed copies (with outputs) go to ``executed/<run-id>/``; the notebooks in ``notebooks/``
+stay clean. Notebooks added later join automatically: every ``NN_*.ipynb`` runs in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from helpers.config import load_profile
+from helpers.paths import course_home
+from helpers.runs import new_run
+
+CELL_TIMEOUT_S = 3 * 3600
+
+
+def notebook_paths(folder: Path | None = None) -> list[Path]:
+    """The course notebooks in order: every ``NN_*.ipynb`` in ``notebooks/`` (README)."""
+    folder = folder or course_home() / "notebooks"
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path: Path, out_path: Path, timeout: int = CELL_TIMEOUT_S) -> float:
+    """Run one notebook in a fresh kernel, save the executed copy, return seconds (README).
+
+    On a failing cell the partly executed copy is still saved, then the error is re-raised.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(out_path))
+    return time.perf_counter() - start
+
+
+def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None) -> Path:
+    """Execute the notebooks in order and write ``summary.json``; returns the run folder (README)."""
+    from helpers.summary import write_summary
+
+    profile = load_profile(profile_name)
+    run = new_run(profile.name)
+    os.environ["COURSE_PROFILE"] = profile.name
+    os.environ["COURSE_RUN_ID"] = run.name
+    out = out or course_home() / "executed" / run.name
+    seconds: dict[str, float] = {}
+    paths = [p for p in notebook_paths() if not only or p.name in only]
+    print(f"course: profile {profile.name}, run {run}, {len(paths)} notebooks", flush=True)
+    for i, nb in enumerate(paths, 1):
+        print(f"[{i}/{len(paths)}] {nb.name} ...", flush=True)
+        try:
+            seconds[nb.name] = round(execute_notebook(nb, out / nb.name), 1)
+        except Exception as exc:  # noqa: BLE001 - report which notebook failed, keep the partial copy
+            write_summary(run, seconds)
+            raise RuntimeError(
+                f"{nb.name} failed ({type(exc).__name__}); the executed copy with the error is "
+                f"{out / nb.name}"
+            ) from exc
+        print(f"[{i}/{len(paths)}] {nb.name} done in {seconds[nb.name]:.0f} s", flush=True)
+    path = write_summary(run, seconds)
+    md = path.with_name("summary.md")
+    print(md.read_text(encoding="utf-8") if md.exists() else path.read_text(encoding="utf-8"))
+    print(f"course: summary written to {path}")
+    return run
+
+
+def cli_course(args: argparse.Namespace) -> int:
+    """``python -m helpers course [--profile P] [--out DIR] [--only NB ...]`` (README)."""
+    run_course(args.profile, Path(args.out) if args.out else None, args.only)
+    return 0

@@ -1,0 +1,190 @@
+"""Environment doctor: is this machine ready for the course, and if not, what to do.
+
+Introduced in ``00_setup.ipynb``. Each check returns a :class:`Check` with a pass/fail and,
+when it fails, one line saying how to fix it. ``python -m helpers doctor`` prints the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, requires, version
+
+from helpers.paths import cache_dir, course_home
+
+MIN_FREE_GB = 3.0
+DIST_NAME = "finetune-on-a-budget"
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report (00_setup)."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_python() -> Check:
+    """Python 3.11 or newer (00_setup)."""
+    ok = sys.version_info >= (3, 11)
+    return Check("python", ok, platform.python_version(), "" if ok else "install Python 3.11 or newer")
+
+
+def check_torch() -> Check:
+    """torch imports; which build (00_setup)."""
+    try:
+        import torch
+    except ImportError:
+        return Check("torch", False, "not installed", "run make install")
+    return Check("torch", True, f"{torch.__version__} ({'CUDA ' + str(torch.version.cuda) if torch.version.cuda else 'CPU build'})")
+
+
+def check_cuda() -> Check:
+    """A CUDA GPU and its memory; its absence is fine for the cpu profile (00_setup)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return Check("cuda", True, "no GPU: the cpu and ci profiles run here; GPU profiles need a CUDA GPU")
+    p = torch.cuda.get_device_properties(0)
+    free, total = torch.cuda.mem_get_info()
+    return Check("cuda", True, f"{p.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free)")
+
+
+def check_bnb_4bit() -> Check:
+    """bitsandbytes really quantises and dequantises 4-bit NF4 on this device (00_setup)."""
+    try:
+        import torch
+        import bitsandbytes.functional as F
+    except Exception as exc:  # noqa: BLE001 - any import failure is the finding
+        return Check("bitsandbytes 4-bit", False, f"import failed: {type(exc).__name__}",
+                     "pip install bitsandbytes==0.50.2 (on GPU: a CUDA build of torch first)")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        w = torch.randn(256, 256, device=device, dtype=torch.float32)
+        q, state = F.quantize_4bit(w, quant_type="nf4")
+        back = F.dequantize_4bit(q, state).float()
+        err = float((back - w).abs().mean() / w.abs().mean())
+    except Exception as exc:  # noqa: BLE001
+        return Check("bitsandbytes 4-bit", False, f"NF4 round trip failed on {device}: {type(exc).__name__}",
+                     "reinstall bitsandbytes==0.50.2 matching your CUDA (see guide/troubleshooting.md)")
+    ok = err < 0.2
+    return Check("bitsandbytes 4-bit", ok, f"NF4 round trip on {device}: mean relative error {err:.3f}",
+                 "" if ok else "bitsandbytes returned wrong values: reinstall it")
+
+
+def check_disk(min_free_gb: float = MIN_FREE_GB) -> Check:
+    """Free disk where models and runs go (00_setup)."""
+    free = shutil.disk_usage(cache_dir()).free / 2**30
+    ok = free >= min_free_gb
+    return Check("disk", ok, f"{free:.1f} GiB free at {cache_dir()}",
+                 "" if ok else f"free at least {min_free_gb:.0f} GiB or set COURSE_CACHE to a bigger disk")
+
+
+def check_models(profile_model: str | None = None) -> list[Check]:
+    """Which course models are available offline; only the profile's model must be (00_setup)."""
+    from helpers.config import load_profile
+    from helpers.models import MODELS, model_status
+
+    needed = {profile_model or load_profile(check_hardware=False).model, "minilm-l6"}
+    checks = []
+    for m in model_status():
+        must = m["model"] in needed
+        if m["available"]:
+            detail = "available offline"
+        elif MODELS[m["model"]].source == "hub" and not must:
+            detail = "not cached (only the GPU profiles need it)"
+        else:
+            detail = "not on this machine"
+        checks.append(Check(f"model {m['model']}", m["available"] or not must, detail, m["fix"]))
+    return checks
+
+
+def pinned_versions() -> dict[str, str]:
+    """The versions pinned in pyproject.toml, read from the installed package metadata (00_setup)."""
+    pins = {}
+    try:
+        reqs = requires(DIST_NAME) or []
+    except PackageNotFoundError:
+        reqs = []
+    if not reqs:
+        text = (course_home() / "pyproject.toml").read_text(encoding="utf-8") if (course_home() / "pyproject.toml").exists() else ""
+        reqs = re.findall(r'"([A-Za-z0-9_.\-]+==[^"]+)"', text)
+    for r in reqs:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^;\s]+)", r)
+        if m and "extra" not in r:
+            pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
+def version_drift() -> list[tuple[str, str, str]]:
+    """(package, pinned, installed) for every pin that differs from what is installed (00_setup)."""
+    drift = []
+    for name, pinned in pinned_versions().items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "missing"
+        if installed.split("+")[0] != pinned.split("+")[0]:
+            drift.append((name, pinned, installed))
+    return drift
+
+
+def check_versions() -> Check:
+    """Installed library versions against the tested pins (00_setup)."""
+    drift = version_drift()
+    if not drift:
+        return Check("versions", True, f"all {len(pinned_versions())} pinned libraries match the tested versions")
+    listed = ", ".join(f"{n} {i} (tested {p})" for n, p, i in drift[:6])
+    return Check("versions", False, f"differs from the tested pins: {listed}",
+                 "run make install (or pip install -e .) to get the tested versions; results may differ otherwise")
+
+
+def run_doctor() -> list[Check]:
+    """Every check, in the order notebook 00 shows them (00_setup)."""
+    checks = [check_python(), check_torch()]
+    if checks[-1].ok:
+        checks += [check_cuda(), check_bnb_4bit()]
+    checks += [check_disk(), *check_models(), check_versions()]
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    """A plain-text report: one line per check, with the fix under a failure (00_setup)."""
+    lines = []
+    for c in checks:
+        lines.append(f"{'PASS' if c.ok else 'FIX '}  {c.name:<26} {c.detail}")
+        if not c.ok and c.fix:
+            lines.append(f"      -> {c.fix}")
+    return "\n".join(lines)
+
+
+def cli_doctor(args: argparse.Namespace) -> int:
+    """``python -m helpers doctor [--json]``: exit 1 when something needs fixing (00_setup)."""
+    checks = run_doctor()
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        print(format_checks(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def provision(model: str | None = None) -> list[str]:
+    """Make the offline models ready (convert SmolLM2 once); returns the folders (00_setup)."""
+    from helpers.models import local_model_path
+
+    keys = [model] if model else ["smollm2-135m", "minilm-l6"]
+    return [str(local_model_path(k)) for k in keys]
+
+
+def cli_provision(args: argparse.Namespace) -> int:
+    """``python -m helpers provision [--model KEY]`` (00_setup)."""
+    for path in provision(args.model):
+        print(f"ready: {path}")
+    return 0

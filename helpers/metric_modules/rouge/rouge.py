@@ -1,0 +1,50 @@
+"""ROUGE-1/2/L F-measure as a local ``evaluate`` module (04_evaluation).
+
+The hub's ``evaluate.load("rouge")`` needs the internet; this file is loaded with
+``evaluate.load("<path to this folder>")`` and works offline. It wraps the ``rouge-score``
+package's ``RougeScorer(use_stemmer=True)`` and returns the *plain mean* of the per-pair
+F-measures (the hub module reports a bootstrap "mid" instead), so it agrees with
+``rouge_score`` to floating-point precision. ``use_aggregator=False`` returns one score per pair.
+"""
+
+import datasets
+import evaluate
+from rouge_score import rouge_scorer
+
+_DESCRIPTION = "ROUGE-1, ROUGE-2 and ROUGE-L F-measure (rouge-score, Porter stemmer), mean over pairs."
+_KWARGS = """
+Args:
+    predictions: list of generated texts.
+    references: list of reference texts, one per prediction.
+    rouge_types: which scores, default ["rouge1", "rouge2", "rougeL"].
+    use_aggregator: True (default) returns means; False returns one float per pair.
+Returns:
+    {"rouge1": float, "rouge2": float, "rougeL": float} (or lists of floats).
+"""
+
+
+class Rouge(evaluate.Metric):
+    """ROUGE F-measure, offline."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="Lin, C.-Y. (2004). ROUGE: A Package for Automatic Evaluation of Summaries.",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+            reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
+        )
+
+    def _compute(self, predictions, references, rouge_types=None, use_aggregator=True):
+        types = list(rouge_types or ["rouge1", "rouge2", "rougeL"])
+        scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)
+        per_pair = {t: [] for t in types}
+        for pred, ref in zip(predictions, references):
+            scores = scorer.score(ref, pred)  # rouge_score takes (target, prediction)
+            for t in types:
+                per_pair[t].append(float(scores[t].fmeasure))
+        if not use_aggregator:
+            return per_pair
+        return {t: (sum(v) / len(v) if v else 0.0) for t, v in per_pair.items()}

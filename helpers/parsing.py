@@ -1,0 +1,201 @@
+"""Reading what a model wrote: JSON objects and class labels out of free text.
+
+Introduced in ``02_prompting_baseline.ipynb`` and used for scoring in ``04_evaluation.ipynb``.
+A small model rarely answers with *only* a JSON object: it wraps it in a code fence, adds
+"Here is the JSON:" or leaves a trailing comma. We score two ways, and report both:
+
+* **strict** - the whole answer (outer whitespace aside) must be one JSON object. This is what
+  a program calling ``json.loads`` on the reply would accept.
+* **tolerant** - strip code fences and prose, take the first balanced ``{...}``, and accept
+  Python-style single quotes, ``None``/``True``/``False`` and trailing commas.
+
+The gap between the two tells the learner whether the model knows the answer but not the
+format (fixable by a parser or a prompt) or does not know the answer at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any, Iterator
+
+from helpers.paths import data_dir
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_PUNCT_TABLE = str.maketrans({c: " " for c in string.punctuation})
+
+# Used when data/<task>/schema.json is missing: the bundled support task's fields and labels.
+DEFAULT_SCHEMA: dict[str, Any] = {
+    "task": "support",
+    "fields": ["order_id", "product", "issue_type", "requested_action", "sentiment"],
+    "labels": {},
+    "categories": [],
+}
+
+
+def _balanced_objects(text: str) -> Iterator[str]:
+    """Every ``{...}`` whose braces balance, left to right, ignoring braces inside quoted strings."""
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        quote: str | None = None
+        escaped = False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if quote:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                # an apostrophe inside a word ("don't") is not a quote
+                if ch == "'" and i > 0 and text[i - 1].isalnum():
+                    continue
+                quote = ch
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    yield text[start : i + 1]
+                    end = i
+                    break
+        else:
+            return  # never closed: every later brace is nested inside this one
+        start = text.find("{", end + 1)
+
+
+def _loads_object(candidate: str, tolerant: bool) -> dict | None:
+    """``json.loads`` that only accepts an object; tolerant mode also tries simple repairs."""
+    try:
+        obj = json.loads(candidate)
+        return obj if isinstance(obj, dict) else None
+    except (json.JSONDecodeError, ValueError):
+        if not tolerant:
+            return None
+    repaired = _TRAILING_COMMA.sub(r"\1", candidate)
+    try:
+        obj = json.loads(repaired)
+        return obj if isinstance(obj, dict) else None
+    except (json.JSONDecodeError, ValueError):
+        pass
+    # Python-literal style: single quotes, None/True/False (and JSON's null/true/false).
+    pythonish = re.sub(r"\bnull\b", "None", repaired)
+    pythonish = re.sub(r"\btrue\b", "True", pythonish)
+    pythonish = re.sub(r"\bfalse\b", "False", pythonish)
+    try:
+        obj = ast.literal_eval(pythonish)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    try:  # keep only what JSON can hold
+        return json.loads(json.dumps(obj))
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_json_output(text: str, strict: bool) -> dict | None:
+    """The JSON object in a model's answer, or ``None`` when there is none (02_prompting_baseline).
+
+    ``strict=True``: the whole text, outer whitespace aside, must be one JSON object.
+    ``strict=False``: code fences and surrounding prose are stripped, the first balanced
+    ``{...}`` that parses is taken, and single quotes, ``None``/``True``/``False`` and trailing commas are
+    tolerated. Anything that is not an object (a list, a number) counts as no object.
+    """
+    if not isinstance(text, str):
+        return None
+    if strict:
+        return _loads_object(text.strip(), tolerant=False)
+    candidates: list[str] = [m.group(1) for m in _FENCE.finditer(text)]
+    candidates.append(text)
+    for chunk in candidates:
+        obj = _loads_object(chunk.strip(), tolerant=True)
+        if obj is not None:
+            return obj
+        for inner in _balanced_objects(chunk):
+            obj = _loads_object(inner, tolerant=True)
+            if obj is not None:
+                return obj
+    # an answer cut off by max_new_tokens: close the braces and try once more
+    start = text.find("{")
+    if start != -1 and text.count("{") > text.count("}"):
+        tail = text[start:].rstrip().rstrip(",")
+        if tail.count('"') % 2 == 1:
+            tail += '"'
+        obj = _loads_object(tail + "}" * (tail.count("{") - tail.count("}")), tolerant=True)
+        if obj is not None:
+            return obj
+    return None
+
+
+def _norm(text: str) -> str:
+    """Lower case, punctuation and underscores to spaces, whitespace collapsed."""
+    return " ".join(str(text).casefold().translate(_PUNCT_TABLE).split())
+
+
+_ANSWER_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:label|category|class|answer|intent|type)\s*(?:is)?\s*[:=-]?\s*", re.I)
+
+
+def normalise_label(text: str, labels: list[str]) -> str | None:
+    """Map a model's answer onto one of ``labels``, or ``None`` if it names none (02, 04).
+
+    Case, whitespace, punctuation and ``_``/``-`` are ignored, and a leading "Category:" or
+    "The label is" is dropped. Then, in order: an exact match; an answer that *starts with*
+    a label ("billing - the customer was charged twice"; the longest such label wins); an
+    answer that is a prefix of exactly one label ("ship" -> "shipping", at least 3
+    characters); exactly one label appearing as whole words anywhere in the answer.
+    """
+    if not isinstance(text, str) or not labels:
+        return None
+    normed = {_norm(lab): lab for lab in labels}
+    first_line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    answer = _norm(_ANSWER_PREFIX.sub("", first_line))
+    if not answer:
+        return None
+    if answer in normed:
+        return normed[answer]
+    starts = [n for n in normed if answer.startswith(n + " ")]
+    if starts:
+        return normed[max(starts, key=len)]
+    if len(answer) >= 3:
+        prefixed = [n for n in normed if n.startswith(answer)]
+        if len(prefixed) == 1:
+            return normed[prefixed[0]]
+    whole = _norm(text)
+    inside = [n for n in normed if re.search(rf"(?:^| ){re.escape(n)}(?: |$)", whole)]
+    # drop labels that are contained in a longer label that also matched ("refund" in "partial refund")
+    inside = [n for n in inside if not any(n != m and n in m for m in inside)]
+    if len(inside) == 1:
+        return normed[inside[0]]
+    return None
+
+
+def load_schema(task: str = "support") -> dict:
+    """The task's fields and label sets from ``data/<task>/schema.json``, else a built-in default (02, 04).
+
+    Always returns a dict with at least ``fields`` (list of extraction field names); other
+    keys (label sets, categories) are passed through from the file when it exists.
+    """
+    path: Path = data_dir() / task / "schema.json"
+    schema: dict[str, Any] = dict(DEFAULT_SCHEMA)
+    schema["task"] = task
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            loaded = None
+        if isinstance(loaded, dict):
+            schema.update(loaded)
+            fields = loaded.get("fields")
+            if isinstance(fields, dict):  # {"field": {...}} style
+                schema["fields"] = list(fields)
+            elif isinstance(fields, list):
+                schema["fields"] = [f["name"] if isinstance(f, dict) else str(f) for f in fields]
+    return schema

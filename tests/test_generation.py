@@ -1,0 +1,129 @@
+"""helpers.generation: batched greedy generation with left padding gives the same answers as one
+prompt at a time, in the input order, stopped at the end-of-turn token."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.generation import GenerationResult, generate, render_prompts, stop_token_ids
+
+QUESTIONS = [
+    "Hi",
+    "My blender arrived cracked, order ORD-12345, please send a new one as soon as possible.",
+    "Where is my parcel?",
+    "Refund please for the yoga mat I bought last week because it smells of chemicals and is far too thin.",
+    "ok",
+]
+CONVERSATIONS = [[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q}] for q in QUESTIONS]
+NEW_TOKENS = 6
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    """The tiny model with an untied random output head.
+
+    With the head tied to the embeddings, a random model just repeats its last prompt token
+    (a newline, which strips to ""); an independent head makes the answers depend on the prompt,
+    so comparing texts means something.
+    """
+    import torch
+
+    from helpers.config import get_profile
+    from helpers.models import load_causal_lm, load_tokenizer
+
+    profile = get_profile("ci").replace(model=str(tiny_model_dir))
+    model = load_causal_lm(profile)
+    g = torch.Generator().manual_seed(0)
+    model.lm_head.weight = torch.nn.Parameter(torch.randn(model.lm_head.weight.shape, generator=g))
+    return model, load_tokenizer(str(tiny_model_dir))
+
+
+def test_stop_tokens_include_the_end_of_turn_marker(tiny):
+    _, tok = tiny
+    stops = stop_token_ids(tok)
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert isinstance(im_end, int) and im_end in stops
+    assert tok.eos_token_id in stops
+    assert tok.unk_token_id not in stops or tok.unk_token_id is None
+    assert stops == sorted(set(stops))
+
+
+def test_render_prompts_uses_the_chat_template(tiny):
+    _, tok = tiny
+    prompts = render_prompts(tok, CONVERSATIONS[:2])
+    assert len(prompts) == 2
+    for p, q in zip(prompts, QUESTIONS):
+        assert q in p and "Answer briefly." in p
+        assert p.endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.slow
+def test_batched_generation_matches_one_at_a_time_in_input_order(tiny):
+    model, tok = tiny
+    lengths = [len(tok(p)["input_ids"]) for p in render_prompts(tok, CONVERSATIONS)]
+    assert len(set(lengths)) >= 4  # different lengths: batches really are left-padded
+    calls = []
+    batched = generate(model, tok, CONVERSATIONS, max_new_tokens=NEW_TOKENS, batch_size=4, progress=False,
+                       on_batch=lambda b, n: calls.append((b, n)))
+    single = generate(model, tok, CONVERSATIONS, max_new_tokens=NEW_TOKENS, per_example=True, progress=False)
+    assert calls == [(1, 2), (2, 2)]  # 5 prompts in batches of 4
+    assert batched.texts == single.texts
+    assert batched.new_tokens == single.new_tokens
+    assert all(t for t in batched.texts) and len(set(batched.texts)) == len(QUESTIONS)  # non-trivial answers
+    # input order: each answer is the one its prompt gets when generated alone
+    for i in (3, 4):  # the longest prompt (padded least) and a short one (padded most)
+        alone = generate(model, tok, [CONVERSATIONS[i]], max_new_tokens=NEW_TOKENS, progress=False)
+        assert alone.texts[0] == batched.texts[i], i
+    assert tok.padding_side == "left"
+    assert len(batched.latencies) == len(QUESTIONS) and all(t > 0 for t in batched.latencies)
+    assert batched.seconds > 0 and batched.cost_usd is None
+    assert all(0 < n <= NEW_TOKENS for n in batched.new_tokens)
+
+
+def test_answers_stop_at_the_end_of_turn_token(tiny):
+    import torch
+
+    model, tok = tiny
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    head = model.lm_head
+
+    class AlwaysStop(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, hidden):
+            logits = self.inner(hidden)
+            logits[..., im_end] = logits.max() + 100.0
+            return logits
+
+    model.lm_head = AlwaysStop(head)
+    try:
+        res = generate(model, tok, CONVERSATIONS[:3], max_new_tokens=NEW_TOKENS, batch_size=2, progress=False)
+    finally:
+        model.lm_head = head
+    assert res.texts == ["", "", ""]
+    assert res.new_tokens == [1, 1, 1]  # the stop token counts, nothing after it
+
+
+def test_generate_restores_training_mode(tiny):
+    model, tok = tiny
+    model.train()
+    try:
+        generate(model, tok, CONVERSATIONS[:1], max_new_tokens=2, progress=False)
+        assert model.training
+    finally:
+        model.eval()
+    generate(model, tok, CONVERSATIONS[:1], max_new_tokens=2, progress=False)
+    assert not model.training
+
+
+def test_generation_result_speed_figures():
+    r = GenerationResult(texts=["a", "b", "c", "d"], new_tokens=[10, 20, 30, 40], seconds=2.0,
+                         latencies=[0.5] * 4)
+    assert r.tokens_per_s == pytest.approx(50.0)
+    assert r.latency_s_per_request == pytest.approx(0.5)
+    assert r.cost_usd is None
+    empty = GenerationResult(texts=[], new_tokens=[], seconds=0.0)
+    assert empty.tokens_per_s == 0.0 and empty.latency_s_per_request == 0.0
+    assert GenerationResult(texts=[], new_tokens=[], seconds=3.0).latency_s_per_request == 3.0
