@@ -36,7 +36,7 @@ class Profile:
     device: str  # "cpu" or "cuda"
     quantization: str  # "none" (fp32/bf16 LoRA) or "nf4" (QLoRA)
     compute_dtype: str  # "float32" or "bfloat16"
-    # training
+    # training (batch_size counts packed rows of up to max_seq_len tokens, several examples each)
     train_rows: int | None  # None = the whole training file
     max_steps: int  # -1 = use epochs
     epochs: float
@@ -91,19 +91,19 @@ _COMMON: dict[str, Any] = dict(
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=48, max_steps=6, batch_size=4, grad_accum=1,
-        max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=3,
-        eval_steps=3, eval_rows=6, golden_rows=6, gen_batch_size=6, max_new_tokens=96,
-        experiment_clean_rows=24, experiment_noisy_rows=96, experiment_steps=3,
+        compute_dtype="float32", train_rows=48, max_steps=4, batch_size=1, grad_accum=1,
+        max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=2,
+        eval_steps=2, eval_rows=4, golden_rows=4, gen_batch_size=4, max_new_tokens=64,
+        experiment_clean_rows=24, experiment_noisy_rows=96, experiment_steps=2,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="Every notebook in minutes on any CPU; numbers are not meaningful.",
         **_COMMON,
     ),
     "cpu": Profile(
         name="cpu", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=480, max_steps=-1, batch_size=8, grad_accum=1,
+        compute_dtype="float32", train_rows=480, max_steps=-1, batch_size=2, grad_accum=1,
         max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=20,
-        eval_steps=20, eval_rows=60, golden_rows=None, gen_batch_size=10, max_new_tokens=96,
+        eval_steps=20, eval_rows=60, golden_rows=None, gen_batch_size=10, max_new_tokens=80,
         experiment_clean_rows=240, experiment_noisy_rows=960, experiment_steps=30,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="The full course on a laptop CPU with a real 135M model (fp32 LoRA).",
@@ -111,9 +111,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu-24gb": Profile(
         name="gpu-24gb", model="qwen2.5-7b-instruct", device="cuda", quantization="nf4",
-        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=4,
-        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=50,
-        eval_steps=50, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
+        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
+        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=10,
+        eval_steps=10, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
         experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
         train_tokens_per_s=2500.0, price_per_hour_usd=0.30,
         notes="QLoRA on an RTX 3090/4090 (24 GB).",
@@ -121,9 +121,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "gpu-80gb": Profile(
         name="gpu-80gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
-        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=8, grad_accum=2,
-        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=50,
-        eval_steps=50, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
+        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
+        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=False, save_steps=10,
+        eval_steps=10, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
         experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
         train_tokens_per_s=2000.0, price_per_hour_usd=1.40,
         notes="QLoRA on an A100 40/80 GB.",

@@ -30,7 +30,7 @@ import dataclasses
 import importlib.util
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 IGNORE_INDEX = -100
 CHECKPOINTING_MODES = ("off", "reentrant", "non-reentrant")
@@ -251,6 +251,22 @@ def prepare_for_training(model: Any, config: EfficiencyConfig) -> Any:
     return model
 
 
+def prepare_quantized_for_training(
+    model: Any, use_gradient_checkpointing: bool = True, gradient_checkpointing_kwargs: dict[str, Any] | None = None,
+    config: EfficiencyConfig | None = None,
+) -> Any:
+    """Drop-in for peft's ``prepare_model_for_kbit_training`` without the fp32 upcast (03_qlora_training).
+
+    Same arguments as peft's helper; ``config`` (default :data:`RECIPE`) supplies the rest.
+    """
+    kwargs = gradient_checkpointing_kwargs or {}
+    mode = "off"
+    if use_gradient_checkpointing:
+        mode = "reentrant" if kwargs.get("use_reentrant", False) else "non-reentrant"
+    config = (config or RECIPE).replace(checkpointing=mode, upcast=False)
+    return prepare_for_training(model, config)
+
+
 def set_checkpointing(model: Any, mode: str, every_n_layers: int = 1) -> None:
     """Turn gradient checkpointing off, or on in reentrant or non-reentrant mode (03_qlora_training).
 
@@ -331,7 +347,9 @@ def apply_liger(model: Any, rms_norm: bool = True, swiglu: bool = True, rope: bo
             original = family.apply_rotary_pos_emb
 
             def rope_fn(q: Any, k: Any, cos: Any, sin: Any, *args: Any, **kwargs: Any) -> Any:
-                unsqueeze_dim = kwargs.get("unsqueeze_dim", args[-1] if args else 1)
+                unsqueeze_dim = kwargs.get("unsqueeze_dim", 1)
+                if args and isinstance(args[-1], int):  # (q, k, cos, sin, [position_ids,] unsqueeze_dim)
+                    unsqueeze_dim = args[-1]
                 return liger_rope(q, k, cos, sin, None, unsqueeze_dim)
 
             family.apply_rotary_pos_emb = rope_fn
@@ -421,7 +439,8 @@ def trainer_class(config: EfficiencyConfig, base: Any = None) -> Any:
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
             loss = causal_lm_loss(model, inputs, num_items_in_batch)
-            return (loss, None) if return_outputs else loss
+            # a dict, so Trainer's evaluation finds no logits to gather (there are none)
+            return (loss, {"loss": loss}) if return_outputs else loss
 
     return FusedLossTrainer
 
@@ -429,13 +448,12 @@ def trainer_class(config: EfficiencyConfig, base: Any = None) -> Any:
 def training_arguments_kwargs(config: EfficiencyConfig, bf16: bool = True) -> dict[str, Any]:
     """The ``TrainingArguments`` fields the recipe sets (03_qlora_training).
 
-    Checkpointing is set on the model by :func:`prepare_for_training`, so Trainer leaves it alone;
-    ``remove_unused_columns=False`` keeps ``position_ids`` for packing.
+    Checkpointing is set on the model by :func:`prepare_for_training` (leave Trainer's own
+    checkpointing flag off); ``remove_unused_columns=False`` keeps ``position_ids`` for packing.
     """
     return {
         "optim": config.optim,
         "bf16": bf16,
-        "gradient_checkpointing": False,
         "remove_unused_columns": False,
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -732,7 +733,7 @@ def _as_result(path_or_rows: Any) -> LoadResult:
     return result
 
 
-EMBED_CACHE_MAX = 200_000  # texts kept in the on-disk embedding cache
+EMBED_CACHE_MAX = 50_000  # texts kept in the on-disk embedding cache
 
 
 def _embedding_cache_path() -> Path:
@@ -765,9 +766,11 @@ def _embed_cached(texts: list[str], use_cache: bool = True) -> Any:
         new = get_embedder().encode([texts[i] for i in missing])
         for i, vec in zip(missing, new):
             known[digests[i]] = vec
-        if use_cache and len(known) <= EMBED_CACHE_MAX:
+        if use_cache:
+            if len(known) > EMBED_CACHE_MAX:  # keep the cache bounded: only this call's texts
+                known = {d: known[d] for d in digests}
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.tmp.npz")
+            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
             np.savez(tmp, keys=np.array(list(known)), vectors=np.stack(list(known.values())).astype(np.float32))
             tmp.replace(path)
     return np.stack([known[d] for d in digests]).astype(np.float32)

@@ -59,6 +59,11 @@ class TrainSettings:
     eval_steps: int = 20
     gradient_checkpointing: bool = False
     quantization: str = "none"
+    # the fast recipe (helpers.efficient; measured in guide/hardware_and_cost.md)
+    packing: bool = True  # padding-free: whole examples packed into rows of max_seq_len tokens
+    fused_loss: bool = True  # loss without materialising tokens x vocabulary logits
+    liger: bool = True  # Liger Triton kernels (CUDA only; ignored on a CPU)
+    upcast: bool = False  # peft's fp32 upcast of norms/embeddings (the plain, slower way)
     train_rows: int | None = None
     eval_rows_for_loss: int = 24
     seed: int = 42
@@ -92,6 +97,9 @@ class TrainSettings:
             raise SettingsError("lora_r, batch_size and grad_accum must be >= 1 and max_seq_len >= 32")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise SettingsError("set max_steps > 0 or epochs > 0")
+        if self.packing and not self.fused_loss:
+            raise SettingsError("packing=True needs fused_loss=True: the course's loss keeps packed examples "
+                                "apart (measured equal to unpacked); set packing=False to use the model's own loss")
         if self.quantization not in ("none", "nf4"):
             raise SettingsError(f"quantization {self.quantization!r}: use 'none' or 'nf4'")
         return self
@@ -146,20 +154,35 @@ def attach_lora(model: Any, s: TrainSettings) -> Any:
     from transformers import set_seed
 
     set_seed(s.seed)  # the adapter's random init is part of the run: make it reproducible
-    if s.quantization == "nf4" or getattr(model, "is_loaded_in_4bit", False):
-        try:
-            from helpers.efficient import prepare_quantized_for_training
-        except ImportError:  # the fast recipe is optional; peft's helper is the plain way
-            from peft import prepare_model_for_kbit_training as prepare_quantized_for_training
-        model = prepare_quantized_for_training(
-            model, use_gradient_checkpointing=s.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
-    elif s.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    from helpers.efficient import prepare_for_training
+
+    device = "cuda" if next(model.parameters()).is_cuda else "cpu"
+    model = prepare_for_training(model, efficiency(s, device))
+    if s.gradient_checkpointing:
         model.enable_input_require_grads()
     peft_model = get_peft_model(model, lora_config(model, s))
+    cfg = efficiency(s, device)
+    if cfg.liger:
+        from helpers.efficient import apply_liger
+
+        apply_liger(peft_model)
     return peft_model
+
+
+def efficiency(s: TrainSettings, device: str) -> Any:
+    """The fast-recipe switches for these settings on this device (03_qlora_training).
+
+    Liger kernels need CUDA; paged 8-bit AdamW is for a 4-bit base on CUDA. Everything else is
+    the same on every device.
+    """
+    from helpers.efficient import EfficiencyConfig, liger_available
+
+    cuda = device == "cuda"
+    return EfficiencyConfig(
+        packing=s.packing, liger=s.liger and cuda and liger_available(), fused_loss=s.fused_loss,
+        upcast=s.upcast, checkpointing="non-reentrant" if s.gradient_checkpointing else "off",
+        optim="paged_adamw_8bit" if cuda and s.quantization == "nf4" else "adamw_torch",
+    )
 
 
 def trainable_summary(model: Any) -> dict[str, float]:
@@ -199,11 +222,20 @@ def encode_example(tokenizer: Any, messages: list[dict[str, str]], max_len: int)
     return {"input_ids": ids, "labels": [IGNORE_INDEX] * len(p_ids) + a_ids, "attention_mask": [1] * len(ids)}
 
 
-def build_dataset(tokenizer: Any, rows: Sequence[dict[str, Any]], config: PromptConfig, max_len: int) -> Any:
-    """A tokenised ``datasets.Dataset`` of answer-only examples (03_qlora_training)."""
+def build_dataset(tokenizer: Any, rows: Sequence[dict[str, Any]], config: PromptConfig, max_len: int,
+                  packing: bool = False, seed: int = 0) -> Any:
+    """A tokenised ``datasets.Dataset`` of answer-only examples, packed when asked (03_qlora_training).
+
+    Packed rows hold several whole examples (at most ``max_len`` tokens) with position ids that
+    restart for each example, so no compute is spent on padding.
+    """
     from datasets import Dataset
 
     encoded = [encode_example(tokenizer, training_messages(r, config), max_len) for r in rows]
+    if packing:
+        from helpers.efficient import pack_examples
+
+        encoded = pack_examples(encoded, max_tokens=max_len, shuffle_seed=seed)
     return Dataset.from_list(encoded)
 
 
@@ -270,7 +302,7 @@ def training_arguments(s: TrainSettings, output_dir: Path, device: str) -> Any:
     from transformers import TrainingArguments
 
     cuda = device == "cuda"
-    optim = "paged_adamw_8bit" if cuda and s.quantization == "nf4" else "adamw_torch"
+    optim = efficiency(s, device).optim
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=s.batch_size,
@@ -283,13 +315,15 @@ def training_arguments(s: TrainSettings, output_dir: Path, device: str) -> Any:
         lr_scheduler_type=s.scheduler,
         logging_steps=1,
         eval_strategy="steps",
+        prediction_loss_only=True,  # eval loss only: task metrics come from generation (04)
         eval_steps=s.eval_steps,
         save_strategy="steps",
         save_steps=s.save_steps,
         save_total_limit=3,
         bf16=cuda,
         optim=optim,
-        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding
+        # packed rows are all about max_seq_len long; without packing, group similar lengths
+        train_sampling_strategy="random" if s.packing else "group_by_length",
         report_to="none",
         seed=s.seed,
         dataloader_num_workers=0,
@@ -339,11 +373,12 @@ def make_trainer(
     model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, s: TrainSettings, output_dir: Path,
     device: str, on_log: Callable[[list[dict[str, Any]]], None] | None = None, stop: StopFlag | None = None,
 ) -> Any:
-    """A ``transformers.Trainer`` with padding collator, live-loss and stop callbacks (03)."""
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    """A ``transformers.Trainer`` with the recipe's collator and loss, live-loss and stop callbacks (03)."""
+    from helpers.efficient import make_collator, trainer_class
 
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
-    return Trainer(
+    cfg = efficiency(s, device)
+    collator = make_collator(cfg, tokenizer.pad_token_id, max_tokens=s.max_seq_len if s.packing else None)
+    return trainer_class(cfg)(
         model=model, args=training_arguments(s, output_dir, device), train_dataset=train_ds,
         eval_dataset=eval_ds, data_collator=collator, processing_class=tokenizer,
         callbacks=_callbacks(on_log, stop),
@@ -374,8 +409,8 @@ def train(
     tokenizer.padding_side = "left"
     adapter_root = Path(adapter_root)
     ckpt_dir = adapter_root / "checkpoints"
-    train_ds = build_dataset(tokenizer, train_rows, config, s.max_seq_len)
-    eval_ds = build_dataset(tokenizer, list(eval_rows)[: s.eval_rows_for_loss], config, s.max_seq_len)
+    train_ds = build_dataset(tokenizer, train_rows, config, s.max_seq_len, s.packing, s.seed)
+    eval_ds = build_dataset(tokenizer, list(eval_rows)[: s.eval_rows_for_loss], config, s.max_seq_len, s.packing, s.seed)
     trainer = make_trainer(model, tokenizer, train_ds, eval_ds, s, ckpt_dir, device, on_log, stop)
     resume_from = None
     if resume:
@@ -525,13 +560,13 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
     The LoRA weights are restored afterwards, so the dry run does not change the model.
     """
     import torch
-    from transformers import DataCollatorForSeq2Seq
+
+    from helpers.efficient import causal_lm_loss, make_collator
 
     config = config or finetune_config()
-    batch_rows = (list(rows) * s.batch_size)[: s.batch_size]
-    ds = build_dataset(tokenizer, batch_rows, config, s.max_seq_len)
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
-    batch = collator([ds[i] for i in range(len(ds))])
+    ds = build_dataset(tokenizer, list(rows)[: max(s.batch_size * 8, 16)], config, s.max_seq_len, s.packing, s.seed)
+    collator = make_collator(efficiency(s, device), tokenizer.pad_token_id, max_tokens=s.max_seq_len if s.packing else None)
+    batch = collator([ds[i % len(ds)] for i in range(s.batch_size)])
     dev = next(model.parameters()).device
     batch = {k: v.to(dev) for k, v in batch.items()}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -542,7 +577,7 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
     model.train()
     with oom_guard("train"):
         t0 = time.perf_counter()
-        loss = model(**batch).loss
+        loss = causal_lm_loss(model, batch) if s.fused_loss else model(**batch).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -552,7 +587,7 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
     with torch.no_grad():
         for p, old in zip(params, saved):
             p.copy_(old)
-    tokens = int(batch["attention_mask"].sum())
+    tokens = int((batch["input_ids"] != tokenizer.pad_token_id).sum())
     return {"seconds_per_step": round(seconds, 3), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1),
             "peak_memory_gb": round(peak_memory_gb(device), 3), "loss": round(loss.item(), 4)}
 

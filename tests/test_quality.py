@@ -304,3 +304,24 @@ def test_recall_and_precision_on_raw_train() -> None:
     scores = q.score_against_manifest(report, manifest)
     assert scores["recall"] >= 0.95, scores
     assert scores["precision"] >= 0.90, scores
+
+
+def test_panel_wraps_the_plain_functions(tmp_path: Path) -> None:
+    from helpers.widgets.quality_panel import finding_groups, quality_panel, render_group
+
+    rows = clean_rows()
+    rows.append(R(9, rows[1]["input"].upper(), J(order_id="ORD-20001", issue_type="late_delivery")))
+    rows.append(R(10, rows[2]["input"], rows[2]["output"]))
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False)
+    assert finding_groups(report, "conflicting_label") == [[2, 9]]
+    assert "line 9" in render_group(report, "conflicting_label", 0)
+    panel = quality_panel(report, run_dir=tmp_path)
+    panel.check.value = "conflicting_label"
+    panel.set_fix("conflicting_label", 9, J(order_id="ORD-20001"))
+    panel.check.value = "exact_duplicate"
+    panel.action.value = "keep"
+    paths = panel.write()
+    cleaned = load_rows(paths["cleaned"]).rows
+    assert len(cleaned) == 10 and cleaned[8]["output"] == J(order_id="ORD-20001")
+    log = [json.loads(x) for x in paths["log"].read_text().splitlines()]
+    assert {(e["line"], e["action"]) for e in log} == {(2, "keep"), (9, "fix"), (10, "keep")}
