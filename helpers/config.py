@@ -20,6 +20,7 @@ from typing import Any
 from helpers.paths import course_home
 
 PROFILE_ENV = "COURSE_PROFILE"
+MODEL_ENV = "COURSE_MODEL"  # a model key or a local model folder that replaces the profile's model
 PROFILE_FILE = ".course_profile.json"
 
 
@@ -206,8 +207,15 @@ def check_profile_hardware(profile: Profile) -> None:
 
 
 def load_profile(name: str | None = None, check_hardware: bool = True) -> Profile:
-    """The profile every notebook starts with: ``name`` or the resolved one (00_setup)."""
+    """The profile every notebook starts with: ``name`` or the resolved one (00_setup).
+
+    ``COURSE_MODEL`` swaps in another model (a key of ``helpers.models.MODELS`` or a local
+    folder with config.json + safetensors) while keeping the profile's sizes.
+    """
     profile = get_profile(name) if name else get_profile(resolve_profile_name()[0])
+    model = os.environ.get(MODEL_ENV, "").strip()
+    if model:
+        profile = profile.replace(model=model)
     if check_hardware:
         check_profile_hardware(profile)
     return profile

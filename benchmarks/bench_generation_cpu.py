@@ -1,0 +1,63 @@
+"""Batched vs one-at-a-time generation on this CPU, measured in one run (02_prompting_baseline).
+
+    python benchmarks/bench_generation_cpu.py [--rows 40] [--batch 10] [--max-new-tokens 64] [--json OUT]
+
+Both modes run the same greedy decoding on the same eval rows with the adapter's short prompt
+(SmolLM2-135M, fp32) through ``helpers.generation.generate``; the only difference is the batch
+size. Prints tokens/s for each mode, the ratio, and how many answers are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=10)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+
+    import torch
+
+    from helpers.config import get_profile
+    from helpers.data import load_split
+    from helpers.generation import generate
+    from helpers.models import load_causal_lm, load_tokenizer
+    from helpers.prompting import build_messages, finetune_config
+
+    profile = get_profile("cpu")
+    tok = load_tokenizer(profile.model)
+    model = load_causal_lm(profile)
+    rows = load_split("eval", limit=args.rows)
+    convs = [build_messages(r["input"], finetune_config()) for r in rows]
+    generate(model, tok, convs[:2], max_new_tokens=8, batch_size=2, progress=False)  # warm-up
+    one = generate(model, tok, convs, max_new_tokens=args.max_new_tokens, per_example=True, progress=True)
+    many = generate(model, tok, convs, max_new_tokens=args.max_new_tokens, batch_size=args.batch, progress=True)
+    same = sum(a == b for a, b in zip(one.texts, many.texts))
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} threads",
+        "rows": len(rows), "batch": args.batch, "max_new_tokens": args.max_new_tokens,
+        "per_example": {"seconds": round(one.seconds, 1), "tokens": sum(one.new_tokens), "tokens_per_s": round(one.tokens_per_s, 1)},
+        "batched": {"seconds": round(many.seconds, 1), "tokens": sum(many.new_tokens), "tokens_per_s": round(many.tokens_per_s, 1)},
+        "speedup_tokens_per_s": round(many.tokens_per_s / one.tokens_per_s, 2),
+        "identical_answers": f"{same}/{len(rows)}",
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

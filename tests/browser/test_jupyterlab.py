@@ -1,0 +1,204 @@
+"""Every notebook in a real browser: JupyterLab + headless Chromium (Playwright), ci profile.
+
+For each notebook, in course order (02-05 use the run that 00 starts): open it in JupyterLab,
+Run > Run All Cells from the menu, wait until the kernel is idle, then assert
+
+* every code cell ran and no output is an error (read from JupyterLab's notebook model, since
+  the DOM renders errors and stderr progress bars alike),
+* no "Error displaying widget" anywhere, and the notebook's widget panel rendered as widgets,
+* in 03: setting "max steps" to 2 and clicking "Train" starts training in the background, the
+  loss-plot image is redrawn and the progress bar moves, and the run card is rewritten.
+
+Screenshots go to ``test-artifacts/browser/<notebook>.png`` (plus ``..._train.png`` for 03 and
+``<notebook>.failure.png`` when a check fails). ``BROWSER_NOTEBOOKS=00,03`` runs a subset
+(03 needs 00 first). Run it with ``make browser``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+_pick = [s.strip() for s in os.environ.get("BROWSER_NOTEBOOKS", "").split(",") if s.strip()]
+NOTEBOOKS = [n for n in ALL_NOTEBOOKS if not _pick or any(n.startswith(p) for p in _pick)]
+
+# The call that displays each notebook's widget panel (found in the cell sources).
+PANELS = {
+    "00_setup.ipynb": "profile_picker()",
+    "01_data_quality.ipynb": "quality_panel(report",
+    "02_prompting_baseline.ipynb": "prompt_workbench(model",
+    "03_qlora_training.ipynb": "train_panel(job",
+    "04_evaluation.ipynb": "review_panel(run",
+}
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+RUN_ALL_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "480"))
+TRAIN_TIMEOUT_S = int(os.environ.get("BROWSER_TRAIN_TIMEOUT", "240"))
+
+# JupyterLab's own objects (exposed with --LabApp.expose_app_in_browser) for the notebook at `path`.
+_PANEL_JS = """(path) => {
+  for (const w of window.jupyterapp.shell.widgets('main')) {
+    if (w.context && w.context.path === path && w.content && w.sessionContext) return w;
+  }
+  return null;
+}"""
+STATUS_JS = f"""(path) => {{
+  const w = ({_PANEL_JS})(path);
+  if (!w || !w.context.isReady) return null;
+  const prompts = Array.from(w.node.querySelectorAll('.jp-InputPrompt')).map(p => p.textContent.trim());
+  return {{kernel: w.sessionContext.kernelDisplayStatus, busy: prompts.filter(t => t.includes('*')).length}};
+}}"""
+MODEL_JS = f"""(path) => ({_PANEL_JS})(path).context.model.toJSON()"""
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _panel_cell(nb: dict[str, Any], marker: str) -> int:
+    hits = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and marker in _source(c)]
+    assert hits, f"no code cell calls {marker!r}"
+    return hits[-1]
+
+
+def _errors(nb: dict[str, Any]) -> list[str]:
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i} ({_source(cell).splitlines()[0][:60]!r}): {out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+def _wait(predicate, timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def _open(context: Any, lab: Any, name: str) -> Any:
+    page = context.new_page()
+    path = f"notebooks/{name}"
+    page.goto(f"{lab.url}/lab/tree/{path}?reset&token={lab.token}", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=90_000)
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(timeout=90_000)
+    _wait(lambda: (page.evaluate(STATUS_JS, path) or {}).get("kernel") == "idle", 120, f"the kernel of {name} to start")
+    return page
+
+
+def _run_all(page: Any, name: str) -> dict[str, Any]:
+    """Run > Run All Cells, then wait until the kernel is idle and no cell shows [*]."""
+    path = f"notebooks/{name}"
+    page.locator(".jp-NotebookPanel .jp-Notebook").first.click(position={"x": 5, "y": 5})  # focus the notebook
+    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text="Run").first.click()
+    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    try:  # the run starts: some cell shows [*]
+        _wait(lambda: (page.evaluate(STATUS_JS, path) or {}).get("busy", 0) > 0, 20, "run-all to start", 0.2)
+    except AssertionError:
+        pass  # a notebook that finishes within a poll; the checks below still hold
+    quiet = 0
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while quiet < 3:
+        status = page.evaluate(STATUS_JS, path) or {}
+        quiet = quiet + 1 if status.get("kernel") == "idle" and status.get("busy") == 0 else 0
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name}: run-all did not finish within {RUN_ALL_TIMEOUT_S} s (last status {status})")
+        time.sleep(1)
+    return page.evaluate(MODEL_JS, path)
+
+
+def _cell(page: Any, index: int) -> Any:
+    return page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
+
+
+def _shot(page: Any, cell: Any | None, target: Path) -> None:
+    if cell is not None:
+        cell.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(target))
+    print(f"screenshot: {target}")
+
+
+def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None:
+    """Set max steps to 2, click Train; the loss plot must be redrawn and the progress bar move."""
+    image = cell.locator("img.widget-image").first
+    bar = cell.locator(".widget-progress .progress-bar").first
+    image.wait_for()
+    before = image.get_attribute("src")
+    steps = cell.locator(".widget-inline-hbox", has_text="max steps").locator("input").first
+    steps.fill("2")
+    steps.press("Enter")
+    cards = list(lab.runs.glob("*/adapter/run_card.json"))
+    assert cards, f"no run card under {lab.runs} after run-all of 03"
+    card_mtime = max(p.stat().st_mtime for p in cards)
+    cell.get_by_role("button", name="Train", exact=True).click()
+    message = cell.locator(".widget-html", has_text="in the background")
+    message.first.wait_for(timeout=30_000)
+
+    def width() -> float:
+        style = bar.evaluate("el => el.style.width || el.style.height || '0%'")
+        return float(style.rstrip("%") or 0)
+
+    _wait(lambda: image.get_attribute("src") != before and width() > 0, TRAIN_TIMEOUT_S,
+          "the loss plot to be redrawn and the progress bar to move")
+    _wait(lambda: width() >= 100, TRAIN_TIMEOUT_S, "the progress bar to reach 2/2 steps")
+    _wait(lambda: any(p.stat().st_mtime > card_mtime for p in lab.runs.glob("*/adapter/run_card.json")),
+          TRAIN_TIMEOUT_S, "training to finish (a new run card)")
+    card = json.loads(max(lab.runs.glob("*/adapter/run_card.json"), key=lambda p: p.stat().st_mtime).read_text())
+    got = (card["status"], card["settings"]["max_steps"], card["global_step"])
+    assert got == ("complete", 2, 2), f"run card (status, max_steps, global_step) = {got}, expected the panel's 2 steps"
+    assert "color:#b00" not in cell.inner_html(), "the panel shows an error message"
+    _shot(page, cell, artifacts / "03_qlora_training_train.png")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_in_jupyterlab(name: str, lab: Any, browser_context: Any, artifacts: Path) -> None:
+    stem = Path(name).stem
+    started = time.monotonic()
+    page = _open(browser_context, lab, name)
+    try:
+        nb = _run_all(page, name)
+        errors = _errors(nb)
+        assert not errors, f"{name}: error outputs:\n" + "\n".join(errors)
+        not_run = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and _source(c).strip()
+                   and c.get("execution_count") is None]
+        assert not not_run, f"{name}: cells {not_run} did not run"
+        text = page.locator(".jp-NotebookPanel").first.inner_text()
+        assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
+        panel_cell = None
+        if name in PANELS:
+            index = _panel_cell(nb, PANELS[name])
+            mimes = [m for out in nb["cells"][index].get("outputs", []) for m in out.get("data", {})]
+            assert WIDGET_MIME in mimes, f"{name}: cell {index} displayed no widget (outputs: {mimes})"
+            panel_cell = _cell(page, index)
+            rendered = panel_cell.locator(f'.jp-OutputArea-output[data-mime-type="{WIDGET_MIME}"] .jupyter-widgets')
+            rendered.first.wait_for(state="visible", timeout=30_000)
+            box = rendered.first.bounding_box()
+            assert box and box["width"] > 50 and box["height"] > 20, f"{name}: the widget panel is empty: {box}"
+        last = max(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
+        _shot(page, panel_cell or _cell(page, last), artifacts / f"{stem}.png")
+        if name.startswith("03"):
+            _check_train_button(page, panel_cell, lab, artifacts)
+        print(f"{name}: {time.monotonic() - started:.0f} s")
+    except BaseException:
+        try:
+            page.screenshot(path=str(artifacts / f"{stem}.failure.png"))
+            print(f"failure screenshot: {artifacts / f'{stem}.failure.png'}\nJupyterLab log:\n{lab.log_tail()}")
+        except Exception:  # noqa: BLE001 - the original failure matters more
+            pass
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()
