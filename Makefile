@@ -52,3 +52,15 @@ strip:
 
 clean-runs:
 	rm -rf runs/ executed/
+
+.PHONY: guide bundle
+
+# The guide as a static site (Sphinx + MyST Markdown), offline: guide/_build/html/index.html
+guide: install
+	$(BIN)/python -m pip install -q -e ".[guide]"
+	$(BIN)/python -m sphinx -q -W --keep-going -b html guide guide/_build/html
+	@echo "guide: open guide/_build/html/index.html"
+
+# Offline bundle (needs network once): bundle/wheels, bundle/course, bundle/install.sh
+bundle:
+	$(PYTHON) tools/make_bundle.py --out bundle

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -78,5 +79,9 @@ def run_course(profile_name: str | None = None, out: Path | None = None, only: l
 
 def cli_course(args: argparse.Namespace) -> int:
     """``python -m helpers course [--profile P] [--out DIR] [--only NB ...]`` (README)."""
-    run_course(args.profile, Path(args.out) if args.out else None, args.only)
+    try:
+        run_course(args.profile, Path(args.out) if args.out else None, args.only)
+    except RuntimeError as exc:  # a notebook failed: say which, point at the executed copy
+        print(f"course: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -103,7 +103,7 @@ def _run_all(page: Any, name: str) -> dict[str, Any]:
     path = f"notebooks/{name}"
     page.locator(".jp-NotebookPanel .jp-Notebook").first.click(position={"x": 5, "y": 5})  # focus the notebook
     page.locator("#jp-MainMenu .lm-MenuBar-item", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    page.locator('.lm-Menu-item:has(.lm-Menu-itemLabel:text-is("Run All Cells"))').click()
     try:  # the run starts: some cell shows [*]
         _wait(lambda: (page.evaluate(STATUS_JS, path) or {}).get("busy", 0) > 0, 20, "run-all to start", 0.2)
     except AssertionError:
@@ -183,7 +183,7 @@ def test_notebook_in_jupyterlab(name: str, lab: Any, browser_context: Any, artif
             mimes = [m for out in nb["cells"][index].get("outputs", []) for m in out.get("data", {})]
             assert WIDGET_MIME in mimes, f"{name}: cell {index} displayed no widget (outputs: {mimes})"
             panel_cell = _cell(page, index)
-            rendered = panel_cell.locator(f'.jp-OutputArea-output[data-mime-type="{WIDGET_MIME}"] .jupyter-widgets')
+            rendered = panel_cell.locator(".jp-OutputArea-output > .jupyter-widgets")
             rendered.first.wait_for(state="visible", timeout=30_000)
             box = rendered.first.bounding_box()
             assert box and box["width"] > 50 and box["height"] > 20, f"{name}: the widget panel is empty: {box}"
