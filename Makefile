@@ -7,15 +7,19 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 STAMP := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.browser-installed
 PROFILE ?=
 
-.PHONY: help install models course test unit notebooks lab clean-runs strip
+.PHONY: help install models course test unit notebooks browser lab clean-runs strip
 
 help:
 	@echo "make course   - install, provision offline models, run every notebook (cpu profile), write runs/<id>/summary.json"
 	@echo "make test     - unit tests + every notebook under nbval (ci profile)"
+	@echo "make browser  - every notebook in JupyterLab + headless Chromium (needs Debian's chromium; CI runs it)"
 	@echo "make lab      - JupyterLab on the course"
 	@echo "make models   - prepare the offline models only"
+	@echo "make guide    - build the guide as a static site (guide/_build/html)"
+	@echo "make bundle   - build an offline workshop bundle in bundle/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +33,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# Playwright for Python (the `browser` extra) drives Debian's /usr/bin/chromium; no `playwright install`.
+$(BROWSER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[browser]"
+	touch $(BROWSER_STAMP)
+
 models: install
 	$(BIN)/python -m helpers provision
 
@@ -36,13 +45,18 @@ course: models
 	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} $(BIN)/python -m helpers course
 
 unit: models
-	COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q
+	COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 notebooks: models
 	COURSE_PROFILE=ci $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
 		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
 test: unit notebooks
+
+# Real browser: JupyterLab on loopback, each notebook run in headless Chromium; screenshots in
+# test-artifacts/browser/. COURSE_BROWSER_REQUIRED=1 turns a missing Chromium into a failure.
+browser: models $(BROWSER_STAMP)
+	COURSE_PROFILE=ci COURSE_BROWSER_REQUIRED=1 $(BIN)/python -m pytest tests/browser -q -rA
 
 lab: models
 	$(BIN)/jupyter lab notebooks/

@@ -84,9 +84,10 @@ def test_profile_names_match_the_table():
 
 def test_replace_changes_sizes_and_rejects_unknown_settings():
     p = get_profile("ci")
-    q = p.replace(batch_size=2, max_steps=3)
-    assert (q.batch_size, q.max_steps) == (2, 3)
-    assert p.batch_size == 4  # the original is untouched (frozen)
+    before = (p.batch_size, p.max_steps)
+    q = p.replace(batch_size=p.batch_size + 1, max_steps=p.max_steps + 2)
+    assert (q.batch_size, q.max_steps) == (before[0] + 1, before[1] + 2)
+    assert (p.batch_size, p.max_steps) == before  # the original is untouched (frozen)
     with pytest.raises(ProfileError, match="batch_sise"):
         p.replace(batch_sise=2)
 

@@ -38,7 +38,7 @@ PANELS = {
     "04_evaluation.ipynb": "review_panel(run",
 }
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-RUN_ALL_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "480"))
+RUN_ALL_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "600"))
 TRAIN_TIMEOUT_S = int(os.environ.get("BROWSER_TRAIN_TIMEOUT", "240"))
 
 # JupyterLab's own objects (exposed with --LabApp.expose_app_in_browser) for the notebook at `path`.
