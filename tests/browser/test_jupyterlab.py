@@ -134,8 +134,16 @@ def _shot(page: Any, cell: Any | None, target: Path) -> None:
 def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None:
     """Set max steps to 2, click Train; the loss plot must be redrawn and the progress bar move."""
     image = cell.locator("img.widget-image").first
-    bar = cell.locator(".widget-progress .progress-bar").first
+    bar = cell.locator(".widget-hprogress .progress-bar").first
     image.wait_for()
+    # Record every redraw of the plot and every width of the bar (the run-all already filled
+    # both, so only changes after the click count).
+    cell.evaluate("""(el) => {
+      const img = el.querySelector('img.widget-image'), bar = el.querySelector('.widget-hprogress .progress-bar');
+      window.__plotSrcs = []; window.__barWidths = [];
+      new MutationObserver(() => window.__plotSrcs.push(img.src)).observe(img, {attributes: true, attributeFilter: ['src']});
+      new MutationObserver(() => window.__barWidths.push(parseFloat(bar.style.width))).observe(bar, {attributes: true, attributeFilter: ['style']});
+    }""")
     before = image.get_attribute("src")
     steps = cell.locator(".widget-inline-hbox", has_text="max steps").locator("input").first
     steps.fill("2")
@@ -144,22 +152,23 @@ def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None
     assert cards, f"no run card under {lab.runs} after run-all of 03"
     card_mtime = max(p.stat().st_mtime for p in cards)
     cell.get_by_role("button", name="Train", exact=True).click()
-    message = cell.locator(".widget-html", has_text="in the background")
-    message.first.wait_for(timeout=30_000)
+    cell.locator(".widget-html", has_text="in the background").first.wait_for(timeout=30_000)
 
-    def width() -> float:
-        style = bar.evaluate("el => el.style.width || el.style.height || '0%'")
-        return float(style.rstrip("%") or 0)
+    def moved() -> bool:
+        srcs, widths = page.evaluate("() => [window.__plotSrcs, window.__barWidths]")
+        return any(src != before for src in srcs) and any(0 < w < 100 for w in widths)
 
-    _wait(lambda: image.get_attribute("src") != before and width() > 0, TRAIN_TIMEOUT_S,
-          "the loss plot to be redrawn and the progress bar to move")
-    _wait(lambda: width() >= 100, TRAIN_TIMEOUT_S, "the progress bar to reach 2/2 steps")
+    _wait(moved, TRAIN_TIMEOUT_S, "the loss plot to be redrawn and the progress bar to move", 0.5)
+    _wait(lambda: bar.evaluate("el => parseFloat(el.style.width)") == 100, TRAIN_TIMEOUT_S,
+          "the progress bar to reach 2/2 steps")
     _wait(lambda: any(p.stat().st_mtime > card_mtime for p in lab.runs.glob("*/adapter/run_card.json")),
           TRAIN_TIMEOUT_S, "training to finish (a new run card)")
     card = json.loads(max(lab.runs.glob("*/adapter/run_card.json"), key=lambda p: p.stat().st_mtime).read_text())
     got = (card["status"], card["settings"]["max_steps"], card["global_step"])
     assert got == ("complete", 2, 2), f"run card (status, max_steps, global_step) = {got}, expected the panel's 2 steps"
     assert "color:#b00" not in cell.inner_html(), "the panel shows an error message"
+    srcs, widths = page.evaluate("() => [window.__plotSrcs, window.__barWidths]")
+    print(f"train click: {len(srcs)} plot redraws, progress widths {widths}")
     _shot(page, cell, artifacts / "03_qlora_training_train.png")
 
 
