@@ -93,3 +93,14 @@ def test_notebook_paths_runs_the_numbered_notebooks_in_order(tmp_path):
     real = notebook_paths()
     assert real == sorted(real) and real[0].name == "00_setup.ipynb"
     assert {p.name for p in real} == {p.name for p in NOTEBOOKS if re.match(r"\d\d_", p.name)}
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb")), ids=lambda p: p.stem)
+def test_notebooks_that_show_figures_turn_on_inline_display(path):
+    """Figures built without pyplot only render as images once the inline backend is on
+    (found by the browser test: notebook 05 showed '<Figure size 800x350 with 2 Axes>')."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [("".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+            for c in nb["cells"] if c["cell_type"] == "code"]
+    if any(word in src for src in code for word in ("figure(", "_figure(", "histogram(", "plot_")):
+        assert "%matplotlib inline" in code[0], f"{path.name}: first code cell needs %matplotlib inline"
