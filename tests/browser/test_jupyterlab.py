@@ -38,8 +38,8 @@ PANELS = {
     "04_evaluation.ipynb": "review_panel(run",
 }
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-RUN_ALL_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "600"))
-TRAIN_TIMEOUT_S = int(os.environ.get("BROWSER_TRAIN_TIMEOUT", "240"))
+RUN_ALL_TIMEOUT_S = int(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "1200"))
+TRAIN_TIMEOUT_S = int(os.environ.get("BROWSER_TRAIN_TIMEOUT", "480"))
 
 # JupyterLab's own objects (exposed with --LabApp.expose_app_in_browser) for the notebook at `path`.
 _PANEL_JS = """(path) => {
