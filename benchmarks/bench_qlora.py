@@ -46,6 +46,7 @@ from helpers.efficient import (  # noqa: E402
     EfficiencyConfig,
     apply_liger,
     batch_token_counts,
+    cast_adapters,
     collate_padded,
     collate_packed,
     liger_available,
@@ -69,6 +70,18 @@ VARIANTS: dict[str, EfficiencyConfig] = {
     "recipe-24gb": RECIPE,
     "recipe-ckpt-every-2": RECIPE.replace(checkpoint_every=2),  # recipe-24gb, half the recomputation
     "recipe": RECIPE_NO_CHECKPOINTING,
+    # pushing MFU (issue 8): each change alone on top of `recipe`, then all together
+    "recipe+dropout-0": RECIPE_NO_CHECKPOINTING,
+    "recipe+bf16-adapters": RECIPE_NO_CHECKPOINTING.replace(adapter_dtype="bfloat16"),
+    "recipe+fused-adamw": RECIPE_NO_CHECKPOINTING.replace(optim="adamw_torch_fused"),
+    "recipe-max": RECIPE_NO_CHECKPOINTING.replace(adapter_dtype="bfloat16", optim="adamw_torch_fused"),
+    "recipe-24gb-max": RECIPE.replace(adapter_dtype="bfloat16", optim="adamw_torch_fused"),
+}
+# LoRA settings that differ from LORA for some variants (dropout is a LoRA setting, not a switch)
+VARIANT_LORA: dict[str, dict[str, Any]] = {
+    "recipe+dropout-0": {"lora_dropout": 0.0},
+    "recipe-max": {"lora_dropout": 0.0},
+    "recipe-24gb-max": {"lora_dropout": 0.0},
 }
 # (shape, seq_len, variants) in priority order: the targets first.
 DEFAULT_PLAN = [
@@ -177,7 +190,9 @@ def run_one(shape_name: str, seq_len: int, variant: str, config: EfficiencyConfi
         torch.cuda.reset_peak_memory_stats()
     weights_gib = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None
     model = prepare_for_training(model, config)
-    peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA))
+    lora = {**LORA, **VARIANT_LORA.get(variant.split("@")[0], {})}
+    peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    cast_adapters(peft_model, config.adapter_dtype)
     lora_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     undo = apply_liger(peft_model) if config.liger else (lambda: None)
 
@@ -242,7 +257,7 @@ def run_one(shape_name: str, seq_len: int, variant: str, config: EfficiencyConfi
     trained = sum(r["trained"] for r in measured)
     sq = sum(r["sq_lengths"] for r in measured)
     out: dict[str, Any] = {
-        "shape": shape_name, "seq_len": seq_len, "variant": variant, "config": config.to_dict(),
+        "shape": shape_name, "seq_len": seq_len, "variant": variant, "config": config.to_dict(), "lora": lora,
         "batch": f"{per_device} packed rows of <= {seq_len} tokens" if config.packing
         else f"{batch} examples padded to the longest",
         "steps_measured": len(step_times), "warmup_steps": args.warmup,

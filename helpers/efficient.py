@@ -48,8 +48,11 @@ class EfficiencyConfig:
     checkpoint_every: int = 1  # checkpoint every n-th decoder layer (transformers >= 5.24)
     optim: str = "paged_adamw_8bit"  # a transformers TrainingArguments.optim name
     attn_implementation: str = "sdpa"
+    adapter_dtype: str = "float32"  # "bfloat16": LoRA weights in bf16 (no fp32 master copy; see cast_adapters)
 
     def __post_init__(self) -> None:
+        if self.adapter_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"adapter_dtype must be 'float32' or 'bfloat16', not {self.adapter_dtype!r}")
         if self.checkpointing not in CHECKPOINTING_MODES:
             raise ValueError(
                 f"checkpointing must be one of {', '.join(CHECKPOINTING_MODES)}, "
@@ -294,6 +297,27 @@ def set_checkpointing(model: Any, mode: str, every_n_layers: int = 1) -> None:
     model.config.use_cache = False
 
 
+def cast_adapters(model: Any, dtype: str) -> int:
+    """Cast the trainable (LoRA) weights to ``dtype``; returns how many tensors changed (03_qlora_training).
+
+    peft keeps adapters in fp32 by default, so every LoRA layer casts its bf16 input up and its
+    output back, and the weight-gradient GEMMs run in fp32. ``"bfloat16"`` removes those casts
+    and GEMMs (measured in guide/hardware_and_cost.md). The catch: the optimiser then updates
+    bf16 weights directly, with no fp32 master copy, so updates smaller than bf16's resolution
+    (about 1/256 of a weight) are lost. Fine for short fine-tunes at LoRA learning rates; keep
+    ``"float32"`` (the default) when a run is long or the loss stalls.
+    """
+    import torch
+
+    target = getattr(torch, dtype)
+    changed = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != target:
+            param.data = param.data.to(target)
+            changed += 1
+    return changed
+
+
 def _is_rmsnorm(module: Any) -> bool:
     return type(module).__name__.endswith("RMSNorm") and hasattr(module, "weight")
 
@@ -472,4 +496,6 @@ def technique_names(config: EfficiencyConfig) -> list[str]:
     every = f"/{config.checkpoint_every}" if config.checkpoint_every > 1 else ""
     on.append(f"ckpt-{config.checkpointing}{every}")
     on.append(config.optim)
+    if config.adapter_dtype != "float32":
+        on.append(f"{config.adapter_dtype}-adapters")
     return on

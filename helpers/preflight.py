@@ -8,11 +8,14 @@ Memory model (bytes, peak of one training step, ``T`` = tokens in a micro-batch)
 
 * weights: NF4 linears at 0.516 bytes/parameter (4 bits + double-quantised block scales), the
   rest (embeddings, ``lm_head``, norms) at 2 bytes (bf16), 4 bytes when upcast to fp32;
-* LoRA: fp32 weights + fp32 gradients + optimiser state (8-bit Adam 2 bytes, 32-bit Adam 8);
+* LoRA: weights + gradients in the adapter dtype (fp32 4+4 bytes, bf16 2+2) + optimiser state
+  (8-bit Adam 2 bytes, 32-bit Adam two states in the weights' dtype);
 * activations per token and layer: ``34 d + 10 d_ff`` bytes without checkpointing (fitted on the
-  Llama-3-8B shape, checked within 2% on Qwen2.5-14B: LoRA all-linear r=16 with dropout, bf16
-  autocast); with checkpointing, ``2 d`` bytes per layer are kept (``4 d`` with fp32 upcast)
-  plus one layer's full activations during its recomputation;
+  Llama-3-8B shape, checked within 2% on Qwen2.5-14B: LoRA all-linear r=16 with dropout 0.05,
+  fp32 adapters, bf16 autocast), times 0.66 with bf16 adapters (no fp32 copies of each LoRA
+  layer's input) and times 0.82 with LoRA dropout 0 (no dropped copy of the input); with
+  checkpointing, ``2 d`` bytes per layer are kept (``4 d`` with fp32 upcast) plus one layer's
+  full activations during its recomputation;
 * loss: ``14 x vocab`` bytes per token for the plain loss (bf16 logits, their fp32 copy,
   log-softmax and gradient); ~0 for the fused linear cross-entropy;
 * 0.35 GiB of workspace (cuBLAS, one dequantised weight, allocator slack);
@@ -35,6 +38,11 @@ PLAIN_LOSS_BYTES_PER_VOCAB = 14.0
 WORKSPACE_GIB = 0.35
 RESERVED_FIXED = 1.05
 RESERVED_VARIABLE = 1.3
+#: Activation factors fitted on H200 runs of the recipe (benchmarks/results/qlora_h200_mfu.json and
+#: the fresh-process qlora_h200_fresh_*max*.json files): bf16 adapters alone 0.68, dropout 0 alone
+#: 0.86 (one in-process run each), both together 0.54 in fresh processes.
+ADAPTER_BF16_ACT_FACTOR = 0.66
+DROPOUT_OFF_ACT_FACTOR = 0.82
 #: Achieved model-FLOPs utilisation of the recipe, measured on an H200 (benchmarks/results):
 #: Llama-3-8B shape, 2 x 2048 packed fixed-shape rows; with / without checkpointing.
 MEASURED_MFU = {"checkpointing": 0.225, "no-checkpointing": 0.298}
@@ -128,6 +136,7 @@ def estimate_memory(
     lora_targets: str = "all-linear", quantization: str = "nf4", checkpointing: str = "non-reentrant",
     checkpoint_every: int = 1, fused_loss: bool = True, upcast: bool = False,
     optim: str = "paged_adamw_8bit", fixed_shapes: bool = True, compute_bytes: int = 2,
+    adapter_dtype: str = "float32", lora_dropout: float = 0.05,
 ) -> MemoryEstimate:
     """Peak memory of a QLoRA (or plain LoRA) step at ``batch x seq_len`` tokens (03_qlora_training).
 
@@ -145,9 +154,14 @@ def estimate_memory(
     other = shape.embedding_params() + 2 * layers * d
     weights += other * (4 if upcast else compute_bytes)
     lora = shape.lora_params(lora_r, lora_targets)
-    opt_bytes = 2 if "8bit" in optim else 8
-    lora_bytes = lora * (4 + 4 + opt_bytes)
+    adapter_bytes = 2 if adapter_dtype == "bfloat16" else 4
+    opt_bytes = 2 if "8bit" in optim else 2 * adapter_bytes
+    lora_bytes = lora * (2 * adapter_bytes + opt_bytes)
     scale = compute_bytes / 2 * (1.5 if upcast else 1.0)  # fp32 residual stream with upcast
+    if adapter_dtype == "bfloat16":
+        scale *= ADAPTER_BF16_ACT_FACTOR
+    if lora_dropout == 0:
+        scale *= DROPOUT_OFF_ACT_FACTOR
     per_layer = tokens * (ACT_BYTES_PER_D * d + ACT_BYTES_PER_DFF * f) * scale
     if checkpointing == "off":
         activations = layers * per_layer
@@ -278,6 +292,7 @@ def estimate_for_settings(shape: dict[str, Any] | ModelShape, s: Any, mean_token
         checkpoint_every=int(extra.get("checkpoint_every", 1)), fused_loss=bool(extra.get("fused_loss", False)),
         upcast=bool(extra.get("upcast", False)), optim=str(extra.get("optim", "paged_adamw_8bit" if quant == "nf4" else "adamw_torch")),
         fixed_shapes=bool(extra.get("packing", False)), compute_bytes=2 if quant == "nf4" else 4,
+        adapter_dtype=str(getattr(s, "adapter_dtype", "float32")), lora_dropout=float(getattr(s, "lora_dropout", 0.05)),
     )
 
 

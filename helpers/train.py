@@ -64,6 +64,7 @@ class TrainSettings:
     fused_loss: bool = True  # loss without materialising tokens x vocabulary logits
     liger: bool = True  # Liger Triton kernels (CUDA only; ignored on a CPU)
     upcast: bool = False  # peft's fp32 upcast of norms/embeddings (the plain, slower way)
+    adapter_dtype: str = "float32"  # LoRA weights; GPU profiles use "bfloat16" (as the QLoRA paper did)
     train_rows: int | None = None
     eval_rows_for_loss: int = 24
     seed: int = 42
@@ -80,6 +81,7 @@ class TrainSettings:
             save_steps=profile.save_steps, eval_steps=profile.eval_steps,
             gradient_checkpointing=profile.gradient_checkpointing,
             quantization=profile.quantization, train_rows=profile.train_rows,
+            adapter_dtype=profile.compute_dtype,
         )
         for key, value in changes.items():
             if not hasattr(s, key):
@@ -100,6 +102,8 @@ class TrainSettings:
         if self.packing and not self.fused_loss:
             raise SettingsError("packing=True needs fused_loss=True: the course's loss keeps packed examples "
                                 "apart (measured equal to unpacked); set packing=False to use the model's own loss")
+        if self.adapter_dtype not in ("float32", "bfloat16"):
+            raise SettingsError(f"adapter_dtype {self.adapter_dtype!r}: use 'float32' or 'bfloat16'")
         if self.quantization not in ("none", "nf4"):
             raise SettingsError(f"quantization {self.quantization!r}: use 'none' or 'nf4'")
         return self
@@ -162,6 +166,9 @@ def attach_lora(model: Any, s: TrainSettings) -> Any:
         model.enable_input_require_grads()
     peft_model = get_peft_model(model, lora_config(model, s))
     cfg = efficiency(s, device)
+    from helpers.efficient import cast_adapters
+
+    cast_adapters(peft_model, cfg.adapter_dtype)
     if cfg.liger:
         from helpers.efficient import apply_liger
 
@@ -182,6 +189,7 @@ def efficiency(s: TrainSettings, device: str) -> Any:
         packing=s.packing, liger=s.liger and cuda and liger_available(), fused_loss=s.fused_loss,
         upcast=s.upcast, checkpointing="non-reentrant" if s.gradient_checkpointing else "off",
         optim="paged_adamw_8bit" if cuda and s.quantization == "nf4" else "adamw_torch",
+        adapter_dtype=s.adapter_dtype,
     )
 
 

@@ -144,3 +144,32 @@ def test_trainer_class_only_changes_the_loss_when_asked() -> None:
 
     assert eff.trainer_class(eff.BASELINE) is Trainer
     assert issubclass(eff.trainer_class(eff.RECIPE), Trainer)
+
+
+def test_cast_adapters_changes_only_the_trainable_lora_weights() -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model = _tiny_llama().to(torch.bfloat16)
+    eff.prepare_for_training(model, eff.RECIPE_NO_CHECKPOINTING)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)  # peft's own default
+    assert eff.cast_adapters(peft_model, "bfloat16") == len(trainable)
+    assert all(p.dtype == torch.bfloat16 for p in peft_model.parameters())
+    assert eff.cast_adapters(peft_model, "bfloat16") == 0  # nothing left to change
+    with pytest.raises(ValueError, match="adapter_dtype"):
+        eff.EfficiencyConfig(adapter_dtype="float16")
+    assert "bfloat16-adapters" in eff.technique_names(eff.RECIPE.replace(adapter_dtype="bfloat16"))
+    assert "bfloat16-adapters" not in eff.technique_names(eff.RECIPE)
+
+
+def test_adapter_dtype_follows_the_profile_compute_dtype() -> None:
+    from helpers.config import get_profile
+    from helpers.train import SettingsError, TrainSettings, efficiency
+
+    assert TrainSettings.from_profile(get_profile("cpu")).adapter_dtype == "float32"
+    gpu = TrainSettings.from_profile(get_profile("gpu-24gb"))
+    assert gpu.adapter_dtype == "bfloat16"
+    assert efficiency(gpu, "cuda").adapter_dtype == "bfloat16"
+    with pytest.raises(SettingsError, match="adapter_dtype"):
+        TrainSettings.from_profile(get_profile("cpu"), adapter_dtype="int8")

@@ -46,11 +46,17 @@ def test_memory_estimate_within_15_percent_of_measured_peak(run: dict) -> None:
     est = pf.estimate_memory(
         _shape(run["shape"]), batch, run["seq_len"], checkpointing=cfg["checkpointing"],
         checkpoint_every=cfg.get("checkpoint_every", 1), fused_loss=cfg["fused_loss"], upcast=cfg["upcast"],
-        optim=cfg["optim"], fixed_shapes=cfg["packing"],
+        optim=cfg["optim"], fixed_shapes=cfg["packing"], adapter_dtype=cfg.get("adapter_dtype", "float32"),
+        lora_dropout=run.get("lora", {}).get("lora_dropout", 0.05),
     )
-    # Earlier runs in the same process can leave memory allocated; it is recorded and taken off.
-    measured = run["peak_reserved_gib"] - run["leftover_before_build_gib"]
-    assert est.reserved == pytest.approx(measured, rel=0.15)
+    # Earlier runs in the same process can leave memory allocated; it is recorded. Where it is
+    # small the net figure is the peak; where it is large, the allocator may reuse part of it, so
+    # the true peak lies between the net and the gross figure.
+    net = run["peak_reserved_gib"] - run["leftover_before_build_gib"]
+    if run["leftover_before_build_gib"] < 3:
+        assert est.reserved == pytest.approx(net, rel=0.15)
+    else:
+        assert 0.85 * net <= est.reserved <= 1.15 * run["peak_reserved_gib"]
 
 
 def test_lora_parameter_count_matches_peft() -> None:
@@ -123,3 +129,16 @@ def test_settings_helpers_for_notebook_03() -> None:
     assert pf.fits(est, "cuda", memory_gib=8)["fits"] is False
     html = pf.report_html(est, plan, fit, pf.gpu_table(_shape("qwen2.5-14b"), s))
     assert "<table>" in html and "RTX 4090" in html
+
+
+def test_bf16_adapters_and_no_dropout_lower_the_estimate() -> None:
+    shape = _shape("llama3-8b")
+    fp32 = pf.estimate_memory(shape, 2, 2048, checkpointing="off")
+    bf16 = pf.estimate_memory(shape, 2, 2048, checkpointing="off", adapter_dtype="bfloat16")
+    both = pf.estimate_memory(shape, 2, 2048, checkpointing="off", adapter_dtype="bfloat16", lora_dropout=0.0)
+    assert fp32.activations > bf16.activations > both.activations
+    assert bf16.lora_and_optimizer < fp32.lora_and_optimizer
+    s = SimpleNamespace(batch_size=2, max_seq_len=2048, lora_r=16, lora_targets="all-linear", quantization="nf4",
+                        gradient_checkpointing=False, adapter_dtype="bfloat16", lora_dropout=0.0,
+                        extra={"fused_loss": True, "packing": True})
+    assert pf.estimate_for_settings(shape, s).reserved == both.reserved

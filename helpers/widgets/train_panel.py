@@ -36,6 +36,7 @@ def settings_widgets(defaults: TrainSettings) -> dict[str, Any]:
         "scheduler": w.Dropdown(options=list(SCHEDULERS), value=defaults.scheduler, description="LR schedule", style=style, layout=lay),
         "gradient_checkpointing": w.Checkbox(value=defaults.gradient_checkpointing, description="gradient checkpointing", indent=False),
         "quantization": w.Dropdown(options=[("4-bit NF4 (QLoRA)", "nf4"), ("none (fp32/bf16 LoRA)", "none")], value=defaults.quantization, description="base weights", style=style, layout=lay),
+        "adapter_dtype": w.Dropdown(options=[("float32 (safe default on CPU)", "float32"), ("bfloat16 (faster on GPU)", "bfloat16")], value=defaults.adapter_dtype, description="LoRA weights", style=style, layout=lay),
     }
 
 
@@ -104,7 +105,7 @@ def train_panel(job: TrainingJob, defaults: TrainSettings, preflight: Any = None
     buttons["Resume"].on_click(lambda _: start(True))
     buttons["Stop"].on_click(on_stop)
     left = w.VBox([w.HTML("<b>LoRA</b>"), ws["lora_r"], ws["link_alpha"], ws["lora_alpha"], ws["lora_targets"],
-                   ws["lora_dropout"], ws["lora_bias"], w.HTML("<b>Base model</b>"), ws["quantization"],
+                   ws["lora_dropout"], ws["lora_bias"], ws["adapter_dtype"], w.HTML("<b>Base model</b>"), ws["quantization"],
                    ws["gradient_checkpointing"]])
     right = w.VBox([w.HTML("<b>Training</b>"), ws["learning_rate"], ws["scheduler"], ws["warmup_ratio"],
                     ws["epochs"], ws["max_steps"], ws["batch_size"], ws["grad_accum"], ws["max_seq_len"]])
