@@ -102,10 +102,10 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(
         name="cpu", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=320, max_steps=-1, batch_size=2, grad_accum=1,
-        max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=20,
+        compute_dtype="float32", train_rows=None, max_steps=-1, batch_size=2, grad_accum=1,
+        max_seq_len=512, learning_rate=1e-3, gradient_checkpointing=False, save_steps=20,
         eval_steps=20, eval_rows=60, golden_rows=None, gen_batch_size=10, max_new_tokens=80,
-        experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=12,
+        experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=40,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="The full course on a laptop CPU with a real 135M model (fp32 LoRA).",
         **_COMMON,

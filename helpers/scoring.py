@@ -74,10 +74,13 @@ def evaluate_stage(
     pool: Sequence[dict[str, Any]] = (),
     splits: Sequence[str] = ("eval", "golden"),
     predict_fn: Callable[..., GenerationResult] | None = None,
+    known: dict[str, GenerationResult] | None = None,
 ) -> dict[str, Any]:
     """Predict and score every split, write predictions and ``metrics.json`` (written last) (02, 03).
 
     ``predict_fn(rows) -> GenerationResult`` replaces local generation (API baselines use it).
+    ``known`` holds answers already generated with this ``config`` for a split's scored rows
+    (notebook 02's prompt ladder has the eval answers): they are scored, not generated again.
     """
     from helpers.metrics import primary_metric, score
 
@@ -86,7 +89,13 @@ def evaluate_stage(
     speeds = []
     for split in splits:
         rows = scored_rows(profile, split, config.view)
-        gen = predict_fn(rows) if predict_fn else predict(model, tokenizer, rows, config, profile, pool)
+        reuse = (known or {}).get(split)
+        if reuse is not None and len(reuse.texts) != len(rows):
+            raise ValueError(f"known answers for {split!r} cover {len(reuse.texts)} rows, the profile scores {len(rows)}")
+        if reuse is not None:
+            gen = reuse
+        else:
+            gen = predict_fn(rows) if predict_fn else predict(model, tokenizer, rows, config, profile, pool)
         write_jsonl(stage_dir / f"predictions_{split}.jsonl", prediction_rows(rows, gen))
         record[split] = score(config.view, gen.texts, [r["output"] for r in rows])
         record[f"n_{split}"] = len(rows)
