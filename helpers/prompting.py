@@ -11,7 +11,6 @@ that shares an id or an input with the rows being scored.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import asdict, dataclass
@@ -194,11 +193,3 @@ def build_conversations(
 def training_messages(row: dict[str, Any], config: PromptConfig) -> Messages:
     """The conversation a training row becomes: the prompt plus the answer (03_qlora_training)."""
     return build_messages(row["input"], config) + [{"role": "assistant", "content": row["output"]}]
-
-
-def compact_json(text: str) -> str:
-    """Re-serialise a JSON answer compactly when it parses, else return it unchanged (02)."""
-    try:
-        return json.dumps(json.loads(text), ensure_ascii=False)
-    except (ValueError, TypeError):
-        return text

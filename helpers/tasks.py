@@ -13,7 +13,6 @@ from typing import Any
 from helpers.parsing import load_schema
 
 TASK_VIEWS = ("extraction", "classification", "summarisation")
-_META_KEY = {"classification": "category", "summarisation": "summary"}
 __all__ = ["TASK_VIEWS", "as_view", "check_view", "load_schema", "reference"]
 
 def check_view(view: str) -> str:
@@ -26,11 +25,13 @@ def check_view(view: str) -> str:
 
 
 def reference(row: dict[str, Any], view: str) -> str:
-    """The answer a row holds for one view (02_prompting_baseline)."""
-    key = _META_KEY.get(check_view(view))
-    if key and isinstance(row.get("meta"), dict) and row["meta"].get(key):
-        return str(row["meta"][key])
-    return row["output"]
+    """The answer a row holds for one view (02_prompting_baseline).
+
+    The same rule as ``python -m helpers evaluate`` uses: :func:`helpers.metrics.reference_text`.
+    """
+    from helpers.metrics import reference_text
+
+    return reference_text(row, check_view(view))
 
 
 def as_view(rows: list[dict[str, Any]], view: str) -> list[dict[str, Any]]:

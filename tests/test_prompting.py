@@ -18,7 +18,6 @@ from helpers.prompting import (
     assert_disjoint,
     build_conversations,
     build_messages,
-    compact_json,
     finetune_config,
     format_spec,
     prompt_ladder,
@@ -252,8 +251,3 @@ def test_training_messages_are_the_finetune_prompt_plus_the_answer():
     assert msgs[:-1] == build_messages(row["input"], cfg)  # the adapter is asked exactly as taught
     assert msgs[-1] == {"role": "assistant", "content": row["output"]}
 
-
-def test_compact_json():
-    assert compact_json('{\n  "a": 1,\n  "b": "é"\n}') == '{"a": 1, "b": "é"}'
-    assert compact_json("not json {") == "not json {"
-    assert compact_json("") == ""
