@@ -791,6 +791,47 @@ def _embed(texts: list[str], use_cache: bool = True) -> Any:
     return emb[[index[k] for k in keys]]
 
 
+def rows_needing_embeddings(
+    rows: Sequence[dict[str, Any]], eval_rows: Sequence[dict[str, Any]], prod_rows: Sequence[dict[str, Any]],
+) -> tuple[list[bool], list[bool]]:
+    """Which training and eval inputs an embedding can matter for (01_data_quality).
+
+    A near-duplicate or leak pair found by embeddings must also share its identifier set (order
+    ids, numbers; see :func:`identifiers`). So a training input whose identifier set no other
+    training or eval input has can never be part of such a pair, and needs no embedding. The
+    exception is a production sample: drift coverage compares every production input with every
+    training input, so then all of them are embedded.
+    """
+    if prod_rows:
+        return [True] * len(rows), [True] * len(eval_rows)
+    train_ids = [identifiers(r["input"]) for r in rows]
+    eval_ids = [identifiers(e["input"]) for e in eval_rows]
+    counts = Counter(train_ids)
+    eval_set, train_set = set(eval_ids), set(train_ids)
+    return [counts[i] > 1 or i in eval_set for i in train_ids], [i in train_set for i in eval_ids]
+
+
+def _embed_needed(rows: Sequence[dict[str, Any]], eval_rows: Sequence[dict[str, Any]],
+                  prod_rows: Sequence[dict[str, Any]], need_train: list[bool], need_eval: list[bool],
+                  use_cache: bool = True) -> tuple[Any, Any, Any]:
+    """Embeddings of the inputs that need one; the others get zero vectors, which match nothing (01)."""
+    import numpy as np
+
+    texts = ([r["input"] for r, n in zip(rows, need_train) if n] + [e["input"] for e, n in zip(eval_rows, need_eval) if n]
+             + [p["input"] for p in prod_rows])
+    sub = _embed(texts, use_cache)
+    dim = sub.shape[1] if sub.ndim == 2 and sub.shape[0] else 384
+    out = []
+    start = 0
+    for need in (need_train, need_eval, [True] * len(prod_rows)):
+        full = np.zeros((len(need), dim), dtype=np.float32)
+        idx = [i for i, n in enumerate(need) if n]
+        full[idx] = sub[start : start + len(idx)]
+        start += len(idx)
+        out.append(full)
+    return out[0], out[1], out[2]
+
+
 def run_checks(
     path_or_rows: Any,
     eval_path: str | Path | None = None,
@@ -829,11 +870,14 @@ def run_checks(
     prod_rows = load_rows(production_path, require_output=False).rows if production_path else []
     emb = eval_emb = prod_emb = None
     if use_embeddings:
-        texts = [r["input"] for r in rows] + [r["input"] for r in eval_rows] + [r["input"] for r in prod_rows]
-        all_emb = _embed(texts, embedding_cache)
-        emb = all_emb[: len(rows)]
-        eval_emb = all_emb[len(rows) : len(rows) + len(eval_rows)]
-        prod_emb = all_emb[len(rows) + len(eval_rows) :]
+        need_train, need_eval = rows_needing_embeddings(rows, eval_rows, prod_rows)
+        emb, eval_emb, prod_emb = _embed_needed(rows, eval_rows, prod_rows, need_train, need_eval, embedding_cache)
+        n_texts = len(rows) + len(eval_rows) + len(prod_rows)
+        n_embedded = sum(need_train) + sum(need_eval) + len(prod_rows)
+        if n_embedded < n_texts:
+            report.notices.append(
+                f"embedded {n_embedded} of {n_texts} inputs: the others share their identifiers (order ids, "
+                "numbers) with no other row, so no embedding pair can involve them")
         lap("embeddings")
     findings += check_near_duplicates_and_conflicts(rows, similar_input_groups(rows, emb))
     findings += check_format(rows)

@@ -50,3 +50,13 @@ def test_bench_generation_smoke(tmp_path: Path) -> None:
     runs = json.loads(out.read_text())["runs"]
     assert runs[0]["batch_size"] == 1 and runs[0]["tokens"] == 8
     assert runs[1]["tokens"] == 16
+
+
+def test_bench_quality_smoke(tmp_path: Path) -> None:
+    bench = _load("bench_quality")
+    out = tmp_path / "quality.json"
+    assert bench.main(["--rows", "60", "--no-embeddings", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["scenario"] for r in results] == ["train file only", "with --eval and --production"]
+    assert all(r["rows"] == 60 and r["cold_s"] >= 0 for r in results)
+    assert "distribution_shift" in results[1]["findings"] or results[1]["stages_s"].get("distribution_shift") is not None

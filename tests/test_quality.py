@@ -325,3 +325,30 @@ def test_panel_wraps_the_plain_functions(tmp_path: Path) -> None:
     assert len(cleaned) == 10 and cleaned[8]["output"] == J(order_id="ORD-20001")
     log = [json.loads(x) for x in paths["log"].read_text().splitlines()]
     assert {(e["line"], e["action"]) for e in log} == {(2, "keep"), (9, "fix"), (10, "keep")}
+
+
+def test_only_inputs_that_can_pair_are_embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rows = clean_rows()
+    rows.append(R(9, "Hi, order ORD-20001: my blender has never shown up.", rows[1]["output"]))
+    need_train, need_eval = q.rows_needing_embeddings(rows, [], [])
+    # lines 2 and 9 share {ord-20001}; every other order id is unique, so only they need vectors
+    assert [r["line"] for r, n in zip(rows, need_train) if n] == [2, 9] and need_eval == []
+    seen: list[list[str]] = []
+    real = q._embed
+
+    def spy(texts: list[str], use_cache: bool = True) -> Any:
+        seen.append(list(texts))
+        return real(texts, use_cache)
+
+    monkeypatch.setattr(q, "_embed", spy)
+    monkeypatch.setattr(q, "_embedding_cache_path", lambda: tmp_path / "cache.npz")
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512)
+    assert seen == [[rows[1]["input"], rows[8]["input"]]]
+    assert report.flagged().get("near_duplicate") == [9]  # still found, as with every row embedded
+    assert any("embedded 2 of 9 inputs" in n for n in report.notices)
+    # an eval input with the same identifiers as a training row needs a vector too
+    ev = [{"input": "order ORD-20003 charged twice", "line": 1}]
+    need_train, need_eval = q.rows_needing_embeddings(rows, ev, [])
+    assert need_eval == [True] and sum(need_train) == 3
+    # a production sample needs every training input (drift coverage compares with all of them)
+    assert all(q.rows_needing_embeddings(rows, [], [{"input": "x", "line": 1}])[0])
