@@ -175,11 +175,15 @@ def cli_doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+#: The models the ``ci`` and ``cpu`` profiles use, installed from PyPI (00_setup).
+OFFLINE_MODELS = ["smollm2-135m", "minilm-l6"]
+
+
 def provision(model: str | None = None) -> list[str]:
     """Make the offline models ready (convert SmolLM2 once); returns the folders (00_setup)."""
     from helpers.models import local_model_path
 
-    keys = [model] if model else ["smollm2-135m", "minilm-l6"]
+    keys = [model] if model else OFFLINE_MODELS
     return [str(local_model_path(k)) for k in keys]
 
 
@@ -192,7 +196,7 @@ def provision_status(keys: list[str] | None = None) -> list[str]:
     from helpers.models import ModelUnavailable, local_model_path
 
     lines = []
-    for key in keys or ["smollm2-135m", "minilm-l6"]:
+    for key in keys or OFFLINE_MODELS:
         try:
             lines.append(f"ready: {key} -> {local_model_path(key)}")
         except ModelUnavailable as exc:

@@ -817,17 +817,14 @@ def _embed_needed(rows: Sequence[dict[str, Any]], eval_rows: Sequence[dict[str, 
     """Embeddings of the inputs that need one; the others get zero vectors, which match nothing (01)."""
     import numpy as np
 
-    texts = ([r["input"] for r, n in zip(rows, need_train) if n] + [e["input"] for e, n in zip(eval_rows, need_eval) if n]
-             + [p["input"] for p in prod_rows])
-    sub = _embed(texts, use_cache)
-    dim = sub.shape[1] if sub.ndim == 2 and sub.shape[0] else 384
-    out = []
-    start = 0
-    for need in (need_train, need_eval, [True] * len(prod_rows)):
-        full = np.zeros((len(need), dim), dtype=np.float32)
-        idx = [i for i, n in enumerate(need) if n]
-        full[idx] = sub[start : start + len(idx)]
-        start += len(idx)
+    parts = [(rows, need_train), (eval_rows, need_eval), (prod_rows, [True] * len(prod_rows))]
+    sub = _embed([r["input"] for part, need in parts for r, n in zip(part, need) if n], use_cache)
+    out, start = [], 0
+    for _, need in parts:
+        mask = np.array(need, dtype=bool)
+        full = np.zeros((len(need), sub.shape[1]), dtype=np.float32)
+        full[mask] = sub[start : start + int(mask.sum())]
+        start += int(mask.sum())
         out.append(full)
     return out[0], out[1], out[2]
 

@@ -89,13 +89,11 @@ def evaluate_stage(
     speeds = []
     for split in splits:
         rows = scored_rows(profile, split, config.view)
-        reuse = (known or {}).get(split)
-        if reuse is not None and len(reuse.texts) != len(rows):
-            raise ValueError(f"known answers for {split!r} cover {len(reuse.texts)} rows, the profile scores {len(rows)}")
-        if reuse is not None:
-            gen = reuse
-        else:
+        gen = (known or {}).get(split)
+        if gen is None:
             gen = predict_fn(rows) if predict_fn else predict(model, tokenizer, rows, config, profile, pool)
+        elif len(gen.texts) != len(rows):
+            raise ValueError(f"known answers for {split!r} cover {len(gen.texts)} rows, the profile scores {len(rows)}")
         write_jsonl(stage_dir / f"predictions_{split}.jsonl", prediction_rows(rows, gen))
         record[split] = score(config.view, gen.texts, [r["output"] for r in rows])
         record[f"n_{split}"] = len(rows)
@@ -111,6 +109,21 @@ def evaluate_stage(
     write_json(stage_dir / "prompt.json", config.to_dict())
     write_json(stage_dir / "metrics.json", record)
     return record
+
+
+def ladder_answers(
+    configs: dict[str, PromptConfig], results: dict[str, GenerationResult], config: PromptConfig,
+) -> dict[str, GenerationResult] | None:
+    """The eval answers :func:`compare_prompts` already made with ``config``, for ``evaluate_stage(known=...)`` (02).
+
+    Notebook 02 compares the prompts on ``scored_rows(profile, "eval")``, the rows
+    ``evaluate_stage`` scores (it refuses answers for a different number of rows). ``None`` when
+    ``config`` is none of the compared prompts: an edited prompt must be generated afresh.
+    """
+    for name, cfg in configs.items():
+        if cfg == config and name in results:
+            return {"eval": results[name]}
+    return None
 
 
 def failures(rows: Sequence[dict[str, Any]], predictions: Sequence[str], view: str, n: int = 5) -> Any:

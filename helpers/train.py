@@ -102,8 +102,10 @@ class TrainSettings:
         if self.packing and not self.fused_loss:
             raise SettingsError("packing=True needs fused_loss=True: the course's loss keeps packed examples "
                                 "apart (measured equal to unpacked); set packing=False to use the model's own loss")
-        if self.adapter_dtype not in ("float32", "bfloat16"):
-            raise SettingsError(f"adapter_dtype {self.adapter_dtype!r}: use 'float32' or 'bfloat16'")
+        from helpers.efficient import ADAPTER_DTYPES
+
+        if self.adapter_dtype not in ADAPTER_DTYPES:
+            raise SettingsError(f"adapter_dtype {self.adapter_dtype!r}: use one of {', '.join(ADAPTER_DTYPES)}")
         if self.quantization not in ("none", "nf4"):
             raise SettingsError(f"quantization {self.quantization!r}: use 'none' or 'nf4'")
         return self
@@ -157,21 +159,16 @@ def attach_lora(model: Any, s: TrainSettings) -> Any:
     from peft import get_peft_model
     from transformers import set_seed
 
-    set_seed(s.seed)  # the adapter's random init is part of the run: make it reproducible
-    from helpers.efficient import prepare_for_training
+    from helpers.efficient import apply_liger, cast_adapters, prepare_for_training
 
-    device = "cuda" if next(model.parameters()).is_cuda else "cpu"
-    model = prepare_for_training(model, efficiency(s, device))
+    set_seed(s.seed)  # the adapter's random init is part of the run: make it reproducible
+    cfg = efficiency(s, "cuda" if next(model.parameters()).is_cuda else "cpu")
+    model = prepare_for_training(model, cfg)
     if s.gradient_checkpointing:
         model.enable_input_require_grads()
     peft_model = get_peft_model(model, lora_config(model, s))
-    cfg = efficiency(s, device)
-    from helpers.efficient import cast_adapters
-
     cast_adapters(peft_model, cfg.adapter_dtype)
     if cfg.liger:
-        from helpers.efficient import apply_liger
-
         apply_liger(peft_model)
     return peft_model
 
@@ -385,7 +382,7 @@ def make_trainer(
     from helpers.efficient import make_collator, trainer_class
 
     cfg = efficiency(s, device)
-    collator = make_collator(cfg, tokenizer.pad_token_id, max_tokens=s.max_seq_len if s.packing else None)
+    collator = make_collator(cfg, tokenizer.pad_token_id, max_tokens=s.max_seq_len)
     return trainer_class(cfg)(
         model=model, args=training_arguments(s, output_dir, device), train_dataset=train_ds,
         eval_dataset=eval_ds, data_collator=collator, processing_class=tokenizer,
@@ -573,7 +570,7 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
 
     config = config or finetune_config()
     ds = build_dataset(tokenizer, list(rows)[: max(s.batch_size * 8, 16)], config, s.max_seq_len, s.packing, s.seed)
-    collator = make_collator(efficiency(s, device), tokenizer.pad_token_id, max_tokens=s.max_seq_len if s.packing else None)
+    collator = make_collator(efficiency(s, device), tokenizer.pad_token_id, max_tokens=s.max_seq_len)
     batch = collator([ds[i % len(ds)] for i in range(s.batch_size)])
     dev = next(model.parameters()).device
     batch = {k: v.to(dev) for k, v in batch.items()}

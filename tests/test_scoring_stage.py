@@ -40,3 +40,16 @@ def test_known_answers_for_other_rows_are_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="cover 1 rows"):
         evaluate_stage(None, None, profile, tmp_path, finetune_config(), predict_fn=_answers, known=short)
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_ladder_answers_only_for_a_compared_prompt() -> None:
+    from dataclasses import replace
+
+    from helpers.scoring import ladder_answers
+
+    cfg = finetune_config()
+    gen = _answers(scored_rows(get_profile("ci"), "eval"))
+    assert ladder_answers({"a": cfg}, {"a": gen}, cfg) == {"eval": gen}
+    edited = replace(cfg, instructions=cfg.instructions + " Be brief.")
+    assert ladder_answers({"a": cfg}, {"a": gen}, edited) is None
+    assert ladder_answers({"a": cfg}, {}, cfg) is None  # compared but not generated
