@@ -3,7 +3,7 @@
     python benchmarks/bench_generation_cpu.py [--rows 40] [--batch 10] [--max-new-tokens 64] [--json OUT]
 
 Both modes run the same greedy decoding on the same eval rows with the adapter's short prompt
-(SmolLM2-135M, fp32) through ``helpers.generation.generate``; the only difference is the batch
+(SmolLM2-135M, fp32) through ``helpers.prompting.generation.generate``; the only difference is the batch
 size. Prints tokens/s for each mode, the ratio, and how many answers are identical.
 """
 
@@ -29,11 +29,11 @@ def main() -> int:
 
     import torch
 
-    from helpers.config import get_profile
-    from helpers.data import load_split
-    from helpers.generation import generate
-    from helpers.models import load_causal_lm, load_tokenizer
-    from helpers.prompting import build_messages, finetune_config
+    from helpers.core.config import get_profile
+    from helpers.data.loading import load_split
+    from helpers.prompting.generation import generate
+    from helpers.core.models import load_causal_lm, load_tokenizer
+    from helpers.prompting.prompts import build_messages, finetune_config
 
     profile = get_profile("cpu")
     tok = load_tokenizer(profile.model)

@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from randmodel import REPO, build_random_model, lengths_from_batch, load_shape  # noqa: E402
 
-from helpers.efficient import (  # noqa: E402
+from helpers.training.packing import (  # noqa: E402
     BASELINE,
     RECIPE,
     RECIPE_NO_CHECKPOINTING,

@@ -4,7 +4,7 @@
 
 Reads ``data/support/noisy_train.jsonl`` (or ``--path``), repeats/cuts it to ``--rows`` rows with
 each copy's inputs varied so they are not all duplicates, writes that to a temporary file and
-times :func:`helpers.quality.run_checks` on it, model loading included. Target: <= 60 s on a
+times :func:`helpers.data.quality.run_checks` on it, model loading included. Target: <= 60 s on a
 2-core CPU.
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 def build_rows(source: Path | None, n: int) -> list[dict]:
     """``n`` rows from ``source`` (repeated with a copy marker when short), or synthetic ones."""
-    from helpers.data import load_rows
+    from helpers.data.loading import load_rows
 
     base = []
     if source is not None and source.exists():
@@ -43,8 +43,8 @@ def build_rows(source: Path | None, n: int) -> list[dict]:
 
 
 def timed(path: Path, tmp: Path, tag: str, **kw: object) -> tuple[object, float, float]:
-    """Cold then warm run of :func:`helpers.quality.run_checks` with an empty embedding cache."""
-    from helpers import quality
+    """Cold then warm run of :func:`helpers.data.quality.run_checks` with an empty embedding cache."""
+    from helpers.data import quality
 
     original = quality._embedding_cache_path
     quality._embedding_cache_path = lambda: tmp / f"embeddings-{tag}.npz"  # empty: the cold figure is honest

@@ -73,19 +73,19 @@ def main() -> int:
     model_dir = build_random_model(work / "model", Path(args.tokenizer))
     os.environ["COURSE_MODEL"] = str(model_dir)
 
-    from helpers.config import get_profile
+    from helpers.core.config import get_profile
 
     profile = get_profile("gpu-24gb").replace(model=str(model_dir), eval_rows=32, golden_rows=32, max_new_tokens=48)
 
     def doctor() -> dict:
-        from helpers.doctor import check_bnb_4bit, check_cuda
+        from helpers.core.doctor import check_bnb_4bit, check_cuda
 
         return {"cuda": check_cuda().detail, "bnb": check_bnb_4bit().detail, "bnb_ok": check_bnb_4bit().ok}
 
     def train_nf4() -> dict:
-        from helpers.data import load_split
-        from helpers.models import load_causal_lm, load_tokenizer
-        from helpers.train import TrainSettings, attach_lora, efficiency, train
+        from helpers.data.loading import load_split
+        from helpers.core.models import load_causal_lm, load_tokenizer
+        from helpers.training.train import TrainSettings, attach_lora, efficiency, train
 
         s = TrainSettings.from_profile(profile, max_steps=6, save_steps=2, eval_steps=3)
         base = load_causal_lm(profile)
@@ -120,10 +120,10 @@ def main() -> int:
         return {"killed_after_checkpoints": saved, "resumed": info}
 
     def oom() -> dict:
-        from helpers.data import load_split
-        from helpers.models import load_causal_lm, load_tokenizer
-        from helpers.oom import OutOfMemory
-        from helpers.train import TrainSettings, attach_lora, dry_run
+        from helpers.data.loading import load_split
+        from helpers.core.models import load_causal_lm, load_tokenizer
+        from helpers.core.oom import OutOfMemory
+        from helpers.training.train import TrainSettings, attach_lora, dry_run
 
         tok = load_tokenizer(profile.model)
         model = attach_lora(load_causal_lm(profile), TrainSettings.from_profile(profile))
@@ -141,9 +141,9 @@ def main() -> int:
                 "allocated_after_oom_gb": round(after / 2**30, 2), "next_step": ok_step}
 
     def generate_and_score() -> dict:
-        from helpers.models import load_causal_lm, load_tokenizer
-        from helpers.prompting import finetune_config
-        from helpers.scoring import evaluate_stage
+        from helpers.core.models import load_causal_lm, load_tokenizer
+        from helpers.prompting.prompts import finetune_config
+        from helpers.evaluation.scoring import evaluate_stage
 
         rec = evaluate_stage(load_causal_lm(profile), load_tokenizer(profile.model), profile,
                              work / "runs" / "gen", finetune_config(), splits=("eval",))

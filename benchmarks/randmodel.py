@@ -75,7 +75,7 @@ def mark_as_bnb_4bit(model: Any, compute_dtype: str = "bfloat16") -> None:
     """Set the attributes ``from_pretrained`` sets on a bitsandbytes 4-bit model (peft and Trainer read them)."""
     from transformers.quantizers.auto import AutoHfQuantizer
 
-    from helpers.models import bnb_config
+    from helpers.core.models import bnb_config
 
     qconfig = bnb_config(compute_dtype)
     model.config.quantization_config = qconfig

@@ -11,15 +11,16 @@ import argparse
 import importlib
 import sys
 from typing import Callable, Sequence
+from helpers.core.errors import USER_ERRORS
 
 # command name -> ("module:function", help). Each function takes the parsed args, returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("helpers.doctor:cli_doctor", "check this machine: Python, torch, CUDA, 4-bit, disk, models"),
-    "provision": ("helpers.doctor:cli_provision", "prepare the offline models (convert SmolLM2 once)"),
-    "quality": ("helpers.quality:cli_quality", "data-quality checks on a JSONL or CSV file"),
-    "evaluate": ("helpers.metrics:cli_evaluate", "score predictions against references"),
-    "gate": ("helpers.gate:cli_gate", "golden-set regression gate for a run"),
-    "train": ("helpers.train:cli_train", "train the course adapter (resumable) without a notebook"),
+    "doctor": ("helpers.core.doctor:cli_doctor", "check this machine: Python, torch, CUDA, 4-bit, disk, models"),
+    "provision": ("helpers.core.doctor:cli_provision", "prepare the offline models (convert SmolLM2 once)"),
+    "quality": ("helpers.data.quality:cli_quality", "data-quality checks on a JSONL or CSV file"),
+    "evaluate": ("helpers.evaluation.metrics:cli_evaluate", "score predictions against references"),
+    "gate": ("helpers.evaluation.gate:cli_gate", "golden-set regression gate for a run"),
+    "train": ("helpers.training.train:cli_train", "train the course adapter (resumable) without a notebook"),
     "course": ("helpers.course:cli_course", "execute every notebook in order and write summary.json"),
 }
 
@@ -77,8 +78,6 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run one command; expected errors become one line and exit 2 (00_setup)."""
     args = build_parser().parse_args(argv)
-    from helpers.errors import USER_ERRORS
-
     try:
         return int(_resolve(COMMANDS[args.command][0])(args) or 0)
     except USER_ERRORS as exc:

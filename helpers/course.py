@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.config import load_profile
-from helpers.paths import course_home
-from helpers.runs import new_run
+from helpers.core.config import load_profile
+from helpers.core.paths import course_home
+from helpers.core.runs import new_run
 
 CELL_TIMEOUT_S = 3 * 3600
 
@@ -49,7 +49,7 @@ def execute_notebook(path: Path, out_path: Path, timeout: int = CELL_TIMEOUT_S) 
 
 def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None) -> Path:
     """Execute the notebooks in order and write ``summary.json``; returns the run folder (README)."""
-    from helpers.summary import write_summary
+    from helpers.evaluation.summary import write_summary
 
     profile = load_profile(profile_name)
     run = new_run(profile.name)

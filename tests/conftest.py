@@ -13,7 +13,7 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from helpers.models import local_model_path
+    from helpers.core.models import local_model_path
 
     if (folder / "model.safetensors").exists():
         return folder
@@ -42,7 +42,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def tiny_profile(tiny_model_dir: Path):
     """The ci profile pointed at the tiny model, with very small sizes."""
-    from helpers.config import get_profile
+    from helpers.core.config import get_profile
 
     return get_profile("ci").replace(model=str(tiny_model_dir), max_new_tokens=8, gen_batch_size=4,
                                      eval_rows=4, golden_rows=4)

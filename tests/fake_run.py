@@ -2,7 +2,7 @@
 
 ``python tests/fake_run.py RUNS_DIR [RUN_ID]`` writes ``RUNS_DIR/RUN_ID`` (and ``RUNS_DIR/CURRENT``).
 Rows come from ``data/support/golden.jsonl`` / ``eval.jsonl`` when they exist, else from the
-small built-in fixture below. Metrics are computed with the real ``helpers.metrics.score``.
+small built-in fixture below. Metrics are computed with the real ``helpers.evaluation.metrics.score``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _rows(split: str, limit: int = 8) -> list[dict[str, Any]]:
     path = Path(__file__).resolve().parent.parent / "data" / "support" / f"{split}.jsonl"
     if path.exists():
         try:
-            from helpers.data import load_split
+            from helpers.data.loading import load_split
 
             rows = load_split(split)[:limit]
             if rows:
@@ -64,8 +64,8 @@ def _spoil(output: str, k: int, how: str) -> str:
 
 def make_stage(run: Path, stage: str, quality: float, latency: float, cost: float) -> None:
     """Write predictions for eval and golden plus metrics.json for one stage; ``quality`` in 0..1."""
-    from helpers.metrics import primary_metric, score
-    from helpers.runs import write_json, write_jsonl
+    from helpers.evaluation.metrics import primary_metric, score
+    from helpers.core.runs import write_json, write_jsonl
 
     record: dict[str, Any] = {"primary_metric": primary_metric("extraction"), "view": "extraction"}
     for split in ("eval", "golden"):
@@ -89,7 +89,7 @@ def make_stage(run: Path, stage: str, quality: float, latency: float, cost: floa
 def make_run(runs_dir: str | Path, run_id: str = "20260101-000000-ci", profile: str = "ci",
              baseline: float = 0.4, adapter: float = 0.8, stages: tuple[str, ...] = ("baseline", "adapter")) -> Path:
     """A run folder with run.json and the chosen stages; returns its path."""
-    from helpers.runs import write_json
+    from helpers.core.runs import write_json
 
     run = Path(runs_dir) / run_id
     run.mkdir(parents=True, exist_ok=True)

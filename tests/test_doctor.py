@@ -1,4 +1,4 @@
-"""helpers.doctor: every check reports name/ok/detail, passes on this machine, and fails with a fix
+"""helpers.core.doctor: every check reports name/ok/detail, passes on this machine, and fails with a fix
 when something is really wrong (fabricated here: version drift, broken 4-bit, full disk, missing model)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import doctor
-from helpers.doctor import (
+from helpers.core import doctor
+from helpers.core.doctor import (
     Check,
     check_bnb_4bit,
     check_disk,
@@ -27,7 +27,7 @@ from helpers.doctor import (
     version_drift,
 )
 
-ROOT = Path(doctor.__file__).resolve().parent.parent
+ROOT = Path(doctor.__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +131,14 @@ def test_a_local_build_tag_is_not_drift(monkeypatch):
 
 # --------------------------------------------------------------------------- models
 def _fake_status(available: set[str]):
-    from helpers.models import MODELS
+    from helpers.core.models import MODELS
 
     return lambda: [{"model": k, "hub_id": s.hub_id, "available": k in available,
                      "fix": "" if k in available else f"get {k}"} for k, s in MODELS.items()]
 
 
 def test_an_uncached_hub_model_is_fine_unless_the_profile_needs_it(monkeypatch):
-    from helpers import models
+    from helpers.core import models
 
     monkeypatch.setattr(models, "model_status", _fake_status({"smollm2-135m", "minilm-l6"}))
     cpu = {c.name: c for c in check_models("smollm2-135m")}
@@ -150,7 +150,7 @@ def test_an_uncached_hub_model_is_fine_unless_the_profile_needs_it(monkeypatch):
 
 
 def test_a_missing_offline_model_fails(monkeypatch):
-    from helpers import models
+    from helpers.core import models
 
     monkeypatch.setattr(models, "model_status", _fake_status({"smollm2-135m"}))
     c = {c.name: c for c in check_models("smollm2-135m")}["model minilm-l6"]
@@ -195,8 +195,8 @@ def test_doctor_json_command_exits_0_with_valid_json():
 
 
 def test_provision_status_names_the_fix_for_a_missing_model(monkeypatch) -> None:
-    from helpers import models
-    from helpers.doctor import provision_status
+    from helpers.core import models
+    from helpers.core.doctor import provision_status
 
     def fake(key: str):
         if key == "smollm2-135m":

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.efficient: packing, collators, the fused/chunked loss, model preparation."""
+"""Unit tests for helpers.training.packing: packing, collators, the fused/chunked loss, model preparation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from helpers import efficient as eff  # noqa: E402
+from helpers.training import packing as eff  # noqa: E402
 
 
 def _examples(n: int = 12, seed: int = 0, max_len: int = 60) -> list[dict[str, list[int]]]:
@@ -164,8 +164,8 @@ def test_cast_adapters_changes_only_the_trainable_lora_weights() -> None:
 
 
 def test_adapter_dtype_follows_the_profile_compute_dtype() -> None:
-    from helpers.config import get_profile
-    from helpers.train import SettingsError, TrainSettings, efficiency
+    from helpers.core.config import get_profile
+    from helpers.training.train import SettingsError, TrainSettings, efficiency
 
     assert TrainSettings.from_profile(get_profile("cpu")).adapter_dtype == "float32"
     gpu = TrainSettings.from_profile(get_profile("gpu-24gb"))

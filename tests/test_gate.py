@@ -1,4 +1,4 @@
-"""helpers.gate: pass, fail against the baseline, fail against the best earlier run, unusable folders."""
+"""helpers.evaluation.gate: pass, fail against the baseline, fail against the best earlier run, unusable folders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from fake_run import make_run
 from helpers.__main__ import main
-from helpers.errors import SettingsError
-from helpers.gate import check_gate
+from helpers.core.errors import SettingsError
+from helpers.evaluation.gate import check_gate
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""helpers.generation: batched greedy generation with left padding gives the same answers as one
+"""helpers.prompting.generation: batched greedy generation with left padding gives the same answers as one
 prompt at a time, in the input order, stopped at the end-of-turn token."""
 
 from __future__ import annotations
 
 import pytest
 
-from helpers.generation import GenerationResult, generate, render_prompts, stop_token_ids
+from helpers.prompting.generation import GenerationResult, generate, render_prompts, stop_token_ids
 
 QUESTIONS = [
     "Hi",
@@ -28,8 +28,8 @@ def tiny(tiny_model_dir):
     """
     import torch
 
-    from helpers.config import get_profile
-    from helpers.models import load_causal_lm, load_tokenizer
+    from helpers.core.config import get_profile
+    from helpers.core.models import load_causal_lm, load_tokenizer
 
     profile = get_profile("ci").replace(model=str(tiny_model_dir))
     model = load_causal_lm(profile)

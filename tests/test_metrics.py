@@ -1,4 +1,4 @@
-"""helpers.metrics: hand-computed values, agreement with rouge-score, id matching in the CLI."""
+"""helpers.evaluation.metrics: hand-computed values, agreement with rouge-score, id matching in the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from helpers import metrics as M
+from helpers.evaluation import metrics as M
 from helpers.__main__ import main
 
 R1 = {"order_id": "A-1", "product": "kettle", "issue_type": "damaged", "requested_action": None, "sentiment": "negative"}
@@ -101,7 +101,7 @@ def test_rouge_agrees_with_rouge_score_through_the_offline_module(monkeypatch):
 
 
 def test_semantic_similarity_definition():
-    from helpers.models import ModelUnavailable
+    from helpers.core.models import ModelUnavailable
 
     try:
         sims = M.semantic_similarity(["the parcel is late", "", "a broken kettle"],
@@ -117,11 +117,11 @@ def test_primary_metric_and_unknown_task():
     assert M.primary_metric("extraction") == "field_accuracy"
     assert M.primary_metric("classification") == "macro_f1"
     assert M.primary_metric("summarisation") == "rougeL"
-    from helpers.errors import SettingsError
+    from helpers.core.errors import SettingsError
 
     with pytest.raises(SettingsError):
         M.score("translation", ["a"], ["a"])
-    from helpers.data import DataError
+    from helpers.data.loading import DataError
 
     with pytest.raises(DataError):
         M.score("classification", ["a"], ["a", "b"])

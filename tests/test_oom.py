@@ -1,4 +1,4 @@
-"""helpers.oom: an out-of-memory error becomes one actionable message; anything else passes through."""
+"""helpers.core.oom: an out-of-memory error becomes one actionable message; anything else passes through."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import weakref
 
 import pytest
 
-from helpers.errors import USER_ERRORS, SettingsError
-from helpers.oom import GENERATE_ADVICE, TRAIN_ADVICE, OutOfMemory, advice, is_oom, oom_guard
+from helpers.core.errors import USER_ERRORS, SettingsError
+from helpers.core.oom import GENERATE_ADVICE, TRAIN_ADVICE, OutOfMemory, advice, is_oom, oom_guard
 
 CUDA_OOM_TEXT = ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity; "
                  "21.10 GiB already allocated)")

@@ -1,4 +1,4 @@
-"""helpers.parsing: JSON out of model text, labels out of free answers, the schema fallback."""
+"""helpers.data.text: JSON out of model text, labels out of free answers, the schema fallback."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.parsing import load_schema, normalise_label, parse_json_output
+from helpers.data.text import load_schema, normalise_label, parse_json_output
 
 OBJ = {"order_id": "A-1", "product": "kettle", "sentiment": None}
 TEXT = json.dumps(OBJ)

@@ -1,4 +1,4 @@
-"""Unit tests for helpers.preflight, calibrated against the GPU measurements in benchmarks/results."""
+"""Unit tests for helpers.training.preflight, calibrated against the GPU measurements in benchmarks/results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import preflight as pf
+from helpers.training import preflight as pf
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

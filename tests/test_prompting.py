@@ -1,4 +1,4 @@
-"""helpers.prompting: few-shot examples never come from scored rows, similar examples sit closest to
+"""helpers.prompting.prompts: few-shot examples never come from scored rows, similar examples sit closest to
 the question, and the prompt ladder, format spec and fine-tuning prompt are built as documented."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import pytest
 
 from conftest import support_rows
-from helpers.errors import SettingsError
-from helpers.paths import data_dir
-from helpers.prompting import (
+from helpers.core.errors import SettingsError
+from helpers.core.paths import data_dir
+from helpers.prompting.prompts import (
     BARE_INSTRUCTIONS,
     DETAILED_INSTRUCTIONS,
     FINETUNE_INSTRUCTIONS,
@@ -24,7 +24,7 @@ from helpers.prompting import (
     select_examples,
     training_messages,
 )
-from helpers.tasks import TASK_VIEWS, load_schema
+from helpers.data.tasks import TASK_VIEWS, load_schema
 
 BUNDLED = all((data_dir() / "support" / f"{s}.jsonl").exists() for s in ("train", "eval", "golden"))
 
@@ -37,7 +37,7 @@ def _ids(rows):
 def splits():
     """(train pool, eval rows, golden rows): the bundled data when it is there, else fixtures."""
     if BUNDLED:
-        from helpers.data import load_split
+        from helpers.data.loading import load_split
 
         return load_split("train"), load_split("eval"), load_split("golden")
     return support_rows(40, start=100), support_rows(8, start=0), support_rows(6, start=50)

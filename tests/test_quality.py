@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from helpers import quality as q
-from helpers.data import load_rows
+from helpers.data import quality as q
+from helpers.data.loading import load_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "data" / "support"
@@ -232,8 +232,8 @@ def test_embedding_coverage(embed_report: q.QualityReport) -> None:
 
 
 def test_real_tokenizer_counts() -> None:
-    from helpers.tokens import estimate_training, get_tokenizer, summarise_tokens, token_stats
-    from helpers.config import load_profile
+    from helpers.data.tokens import estimate_training, get_tokenizer, summarise_tokens, token_stats
+    from helpers.core.config import load_profile
 
     profile = load_profile("ci", check_hardware=False)
     stats = token_stats(clean_rows(), get_tokenizer(profile))

@@ -1,4 +1,4 @@
-"""helpers.review: worst examples, ratings file, metric-vs-human agreement; the panel wiring."""
+"""helpers.evaluation.review: worst examples, ratings file, metric-vs-human agreement; the panel wiring."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from fake_run import make_run
-from helpers.errors import SettingsError
-from helpers.review import record_rating, review_summary, worst_examples
+from helpers.core.errors import SettingsError
+from helpers.evaluation.review import record_rating, review_summary, worst_examples
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""helpers.runs: atomic JSON writes, run folders, the CURRENT pointer and stage completion."""
+"""helpers.core.runs: atomic JSON writes, run folders, the CURRENT pointer and stage completion."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.runs import (
+from helpers.core.runs import (
     CURRENT_FILE,
     current_run,
     library_versions,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from helpers.config import get_profile
-from helpers.generation import GenerationResult
-from helpers.prompting import finetune_config
-from helpers.scoring import evaluate_stage, scored_rows
+from helpers.core.config import get_profile
+from helpers.prompting.generation import GenerationResult
+from helpers.prompting.prompts import finetune_config
+from helpers.evaluation.scoring import evaluate_stage, scored_rows
 
 
 def _answers(rows: list[dict], wrong: bool = False) -> GenerationResult:
@@ -45,7 +45,7 @@ def test_known_answers_for_other_rows_are_refused(tmp_path) -> None:
 def test_ladder_answers_only_for_a_compared_prompt() -> None:
     from dataclasses import replace
 
-    from helpers.scoring import ladder_answers
+    from helpers.evaluation.scoring import ladder_answers
 
     cfg = finetune_config()
     gen = _answers(scored_rows(get_profile("ci"), "eval"))

@@ -58,7 +58,7 @@ def test_00_setup_counts_template_tokens(capsys):
 
 
 def test_01_data_quality_hallucinated_order_id_check():
-    from helpers.data import load_rows, split_path
+    from helpers.data.loading import load_rows, split_path
 
     ns = run_blocks("01_data_quality", {})
     check = ns["check_answer_not_in_input"]
@@ -77,8 +77,8 @@ def test_01_data_quality_script_functions():
     """The runnable companion guide/solutions/01_data_quality.py (exercises 1 and 3)."""
     import runpy
 
-    from helpers.data import load_rows, split_path
-    from helpers.quality import run_checks
+    from helpers.data.loading import load_rows, split_path
+    from helpers.data.quality import run_checks
 
     mod = runpy.run_path(str(SOLUTIONS / "01_data_quality.py"), run_name="solution_01")
     report = run_checks(split_path("raw_train"), use_embeddings=False)
@@ -91,7 +91,7 @@ def test_01_data_quality_script_functions():
 def test_01_data_quality_script_exercise_2():
     import runpy
 
-    from helpers.data import split_path
+    from helpers.data.loading import split_path
 
     mod = runpy.run_path(str(SOLUTIONS / "01_data_quality.py"), run_name="solution_01")
     out = mod["exercise_2"](split_path("raw_train"))
@@ -100,8 +100,8 @@ def test_01_data_quality_script_exercise_2():
 
 @pytest.mark.slow
 def test_02_prompting_classification_view(tiny_profile):
-    from helpers.data import load_split
-    from helpers.models import load_causal_lm, load_tokenizer
+    from helpers.data.loading import load_split
+    from helpers.core.models import load_causal_lm, load_tokenizer
 
     ns = {"profile": tiny_profile, "tokenizer": load_tokenizer(tiny_profile.model),
           "model": load_causal_lm(tiny_profile), "pool": load_split("train", limit=40)}
@@ -117,8 +117,8 @@ def test_03_lora_targets_and_scale(tiny_profile):
     ns = run_blocks("03_qlora_training", {"profile": tiny_profile})
     counts = ns["counts"]
     assert counts["q,v"]["trainable"] < counts["attention"]["trainable"] < counts["all-linear"]["trainable"]
-    from helpers.models import load_causal_lm
-    from helpers.train import TrainSettings, attach_lora
+    from helpers.core.models import load_causal_lm
+    from helpers.training.train import TrainSettings, attach_lora
 
     scale = ns["lora_scale"]
     for r, alpha, want in [(16, 32, 2.0), (32, 32, 1.0), (32, 64, 2.0)]:
@@ -132,7 +132,7 @@ def test_04_evaluation_on_a_fabricated_run(runs_tmp):
     sys.path.insert(0, str(ROOT / "tests"))
     from fake_run import make_run
 
-    from helpers import compare, review
+    from helpers.evaluation import compare, review
 
     run = make_run(runs_tmp, baseline=0.4, adapter=0.8)
     worst = review.worst_examples(run, "golden", n=4)
@@ -145,7 +145,7 @@ def test_04_evaluation_on_a_fabricated_run(runs_tmp):
     # make the adapter invent an order id on one golden row whose reference has none
     import json
 
-    from helpers.runs import read_jsonl, write_jsonl
+    from helpers.core.runs import read_jsonl, write_jsonl
 
     path = run / "adapter" / "predictions_golden.jsonl"
     rows = read_jsonl(path)
@@ -159,9 +159,9 @@ def test_04_evaluation_on_a_fabricated_run(runs_tmp):
 
 @pytest.mark.slow
 def test_05_third_arm_noisy_then_cleaned(tiny_profile, tmp_path):
-    from helpers.data import load_split
-    from helpers.experiment import experiment_settings
-    from helpers.models import load_tokenizer
+    from helpers.data.loading import load_split
+    from helpers.evaluation.experiment import experiment_settings
+    from helpers.core.models import load_tokenizer
 
     profile = tiny_profile.replace(experiment_noisy_rows=24, experiment_steps=2, golden_rows=2, max_new_tokens=4)
     ns = {"profile": profile, "tokenizer": load_tokenizer(profile.model),

@@ -1,4 +1,4 @@
-"""helpers.summary: the summary.json contract, seconds merging, go/no-go rules."""
+"""helpers.evaluation.summary: the summary.json contract, seconds merging, go/no-go rules."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from fake_run import make_run
-from helpers.gate import GateResult
-from helpers.summary import SUMMARY_KEYS, go_no_go, write_summary
+from helpers.evaluation.gate import GateResult
+from helpers.evaluation.summary import SUMMARY_KEYS, go_no_go, write_summary
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from conftest import support_rows
-from helpers.errors import SettingsError
-from helpers.prompting import finetune_config, training_messages
-from helpers.train import IGNORE_INDEX, TrainSettings, encode_example, resolve_targets
+from helpers.core.errors import SettingsError
+from helpers.prompting.prompts import finetune_config, training_messages
+from helpers.training.train import IGNORE_INDEX, TrainSettings, encode_example, resolve_targets
 
 
 @pytest.fixture(scope="module")
 def smol_tokenizer():
-    from helpers.models import load_tokenizer
+    from helpers.core.models import load_tokenizer
 
     return load_tokenizer("smollm2-135m")
 
@@ -66,7 +66,7 @@ def test_target_presets_resolve_to_real_module_names(tiny_model_dir):
     ({"no_such_knob": 1}, "unknown training setting"),
 ])
 def test_bad_settings_name_the_fix(change, fragment):
-    from helpers.config import get_profile
+    from helpers.core.config import get_profile
 
     with pytest.raises(SettingsError, match=fragment):
         TrainSettings.from_profile(get_profile("ci"), **change)
@@ -81,9 +81,9 @@ TRAIN_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from conftest import support_rows
-    from helpers.config import get_profile
-    from helpers.models import load_tokenizer
-    from helpers.train import TrainSettings, TrainingJob
+    from helpers.core.config import get_profile
+    from helpers.core.models import load_tokenizer
+    from helpers.training.train import TrainSettings, TrainingJob
 
     profile = get_profile("ci").replace(model={model!r})
     s = TrainSettings.from_profile(profile, max_steps=12, save_steps=2, eval_steps=100, batch_size=2,

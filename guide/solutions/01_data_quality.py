@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from helpers.data import load_rows, split_path
-from helpers.quality import (
+from helpers.data.loading import load_rows, split_path
+from helpers.data.quality import (
     Finding, check_near_duplicates_and_conflicts, parse_json_object, run_checks, similar_input_groups,
 )
 
@@ -25,7 +25,7 @@ def exercise_2(path: Any, threshold: float = 0.9) -> dict[str, Any]:
     with_emb = run_checks(path, use_embeddings=True).flagged()
     without = run_checks(path, use_embeddings=False).flagged()
     only_emb = {c: sorted(set(with_emb.get(c, [])) - set(without.get(c, []))) for c in with_emb}
-    from helpers.quality import _embed
+    from helpers.data.quality import _embed
 
     rows = load_rows(path).rows
     groups = similar_input_groups(rows, _embed([r["input"] for r in rows]), threshold=threshold)

@@ -1,14 +1,14 @@
 """The prompt workbench (02_prompting_baseline): edit the prompt, run it on a sample, see scores
 and failures, save it as the baseline. Every button calls a plain function from
-:mod:`helpers.scoring`; nothing here is needed by a later cell.
+:mod:`helpers.evaluation.scoring`; nothing here is needed by a later cell.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from helpers.config import Profile
-from helpers.prompting import PromptConfig
+from helpers.core.config import Profile
+from helpers.prompting.prompts import PromptConfig
 
 
 def prompt_workbench(
@@ -19,8 +19,8 @@ def prompt_workbench(
     """Widgets for instructions, format spec, k and selection, with Run and Save buttons (02)."""
     import ipywidgets as w
 
-    from helpers.metrics import score
-    from helpers.scoring import failures, predict
+    from helpers.evaluation.metrics import score
+    from helpers.evaluation.scoring import failures, predict
 
     instructions = w.Textarea(value=start.instructions, layout=w.Layout(width="95%", height="160px"))
     spec = w.Checkbox(value=start.format_spec, description="append the format spec", indent=False)

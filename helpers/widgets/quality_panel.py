@@ -1,8 +1,8 @@
 """The data-quality review panel: findings by check, rows side by side, keep / drop / fix.
 
-Introduced in ``01_data_quality.ipynb``. A thin UI over :mod:`helpers.quality`: the decisions it
-collects are the same plain list of dicts that :func:`helpers.quality.default_decisions` returns,
-and its "write cleaned dataset" button calls :func:`helpers.quality.write_cleaned`. Everything
+Introduced in ``01_data_quality.ipynb``. A thin UI over :mod:`helpers.data.quality`: the decisions it
+collects are the same plain list of dicts that :func:`helpers.data.quality.default_decisions` returns,
+and its "write cleaned dataset" button calls :func:`helpers.data.quality.write_cleaned`. Everything
 the panel can do, a script can do without it. The panel's current decisions are visible to later
 cells as ``panel.decisions``.
 """
@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from helpers.quality import ACTIONS, WHY, QualityReport, decision_log, default_decisions, write_cleaned
+from helpers.data.quality import ACTIONS, WHY, QualityReport, decision_log, default_decisions, write_cleaned
 
 
 def _row_card(row: dict[str, Any] | None, line: int, note: str = "") -> str:
@@ -63,7 +63,7 @@ def render_group(report: QualityReport, check: str, index: int) -> str:
 
 
 class QualityPanel:
-    """Review findings and write a cleaned copy; wraps helpers.quality (01_data_quality).
+    """Review findings and write a cleaned copy; wraps helpers.data.quality (01_data_quality).
 
     ``QualityPanel(report, source=path).widget`` is the UI; ``panel.decisions`` the current
     decisions (start: :func:`default_decisions`); ``panel.write()`` does what the button does.

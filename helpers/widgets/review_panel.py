@@ -1,9 +1,9 @@
 """A panel for reading the worst examples and rating them (04_evaluation).
 
-It wraps plain functions from :mod:`helpers.review`: :func:`~helpers.review.worst_examples`
-picks the rows, :func:`~helpers.review.record_rating` stores each click in
+It wraps plain functions from :mod:`helpers.evaluation.review`: :func:`~helpers.evaluation.review.worst_examples`
+picks the rows, :func:`~helpers.evaluation.review.record_rating` stores each click in
 ``runs/<id>/review.jsonl``. The panel keeps no state a later cell needs: the ratings file is
-the record, and :func:`~helpers.review.review_summary` reads it.
+the record, and :func:`~helpers.evaluation.review.review_summary` reads it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from helpers.review import VERDICTS, record_rating, worst_examples
+from helpers.evaluation.review import VERDICTS, record_rating, worst_examples
 
 
 def example_html(row: dict[str, Any], position: int, total: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.config import PROFILES, get_profile, resolve_profile_name, save_profile_choice
+from helpers.core.config import PROFILES, get_profile, resolve_profile_name, save_profile_choice
 
 
 def profile_table_html(name: str) -> str:

@@ -1,7 +1,7 @@
 """The training panel: every LoRA and training knob as a widget, plus preflight/train/resume/stop.
 
 Introduced in ``03_qlora_training.ipynb``. The panel only reads widget values into a
-:class:`helpers.train.TrainSettings`, calls :class:`helpers.train.TrainingJob` and writes into
+:class:`helpers.training.train.TrainSettings`, calls :class:`helpers.training.train.TrainingJob` and writes into
 its outputs; the same job can be driven from a plain cell or a script.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.train import SCHEDULERS, TARGET_PRESETS, TrainingJob, TrainSettings
+from helpers.training.train import SCHEDULERS, TARGET_PRESETS, TrainingJob, TrainSettings
 from helpers.widgets.live_plot import LiveLossPlot
 
 

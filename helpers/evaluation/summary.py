@@ -19,8 +19,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from helpers.compare import STAGES, load_stage
-from helpers.runs import read_json, write_json
+from helpers.core.errors import SettingsError
+from helpers.evaluation.compare import STAGES, load_stage
+from helpers.core.runs import read_json, write_json
 
 SUMMARY_KEYS = ("profile", "task", "baseline", "finetuned", "primary_metric", "seconds")
 MIN_GAIN = 0.02
@@ -33,8 +34,6 @@ def _clean(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _stage_or_empty(run: Path, stage: str) -> dict[str, Any]:
     """A stage's metrics, or ``{}`` when that stage has not finished (a partial course run)."""
-    from helpers.errors import SettingsError
-
     try:
         return load_stage(run, stage)
     except SettingsError:
@@ -47,7 +46,7 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
     A stage that has not finished contributes empty ``eval``/``golden`` dicts, so a course run
     that stopped half-way still leaves a summary (whose verdict is "incomplete").
     """
-    from helpers.metrics import task_for_metrics
+    from helpers.evaluation.metrics import task_for_metrics
 
     run = Path(run_dir)
     base, adapter = _stage_or_empty(run, "baseline"), _stage_or_empty(run, "adapter")
@@ -80,7 +79,7 @@ def go_no_go(
 ) -> tuple[str, list[str]]:
     """Ship the adapter ("go") or keep the prompt ("no-go"), with one sentence per reason (04_evaluation).
 
-    Rules, in order: "incomplete" when the baseline or the adapter has no metrics yet; a failed regression gate (``gate``, a :class:`helpers.gate.GateResult`)
+    Rules, in order: "incomplete" when the baseline or the adapter has no metrics yet; a failed regression gate (``gate``, a :class:`helpers.evaluation.gate.GateResult`)
     is a no-go; so is a golden primary-metric gain below ``min_gain`` (prompting is enough, and
     it is cheaper to run and maintain). Otherwise go. ``speed`` (``{"baseline": {...},
     "adapter": {...}}`` from each stage's metrics.json) only adds latency and cost sentences.
@@ -156,8 +155,7 @@ def _markdown(summary: dict[str, Any], verdict: str, reasons: list[str], gate: A
 
 def write_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) -> Path:
     """Write ``summary.json`` (the contract) and ``summary.md`` (go/no-go); returns the JSON path (04_evaluation)."""
-    from helpers.errors import SettingsError
-    from helpers.gate import check_gate
+    from helpers.evaluation.gate import check_gate
 
     run = Path(run_dir)
     summary = build_summary(run, seconds)

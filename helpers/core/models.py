@@ -24,14 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from helpers.paths import cache_dir
+from helpers.core.errors import ModelUnavailable  # noqa: F401 - raised here, defined with the others
+from helpers.core.paths import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
-    from helpers.config import Profile
-
-
-class ModelUnavailable(RuntimeError):
-    """A model that is neither offline nor cached; the message says how to get it."""
+    from helpers.core.config import Profile
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Introduced in ``03_qlora_training.ipynb``. The base model is frozen (4-bit NF4 on CUDA; fp32 on
 a CPU by default, where 4-bit works but is slow) and a LoRA adapter learns. Each training row
-becomes the adapter's short prompt (:func:`helpers.prompting.finetune_config`) rendered with the
+becomes the adapter's short prompt (:func:`helpers.prompting.prompts.finetune_config`) rendered with the
 model's chat template; only the answer tokens and the end-of-turn token carry loss, so the
 model learns to answer and to stop.
 
@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from helpers.config import Profile
-from helpers.errors import SettingsError
-from helpers.oom import oom_guard
-from helpers.prompting import PromptConfig, finetune_config, training_messages
-from helpers.runs import library_versions, write_json
+from helpers.core.config import Profile
+from helpers.core.errors import SettingsError
+from helpers.core.oom import oom_guard
+from helpers.prompting.prompts import PromptConfig, finetune_config, training_messages
+from helpers.core.runs import library_versions, write_json
 
 IGNORE_INDEX = -100
 TARGET_PRESETS: dict[str, tuple[str, ...] | None] = {
@@ -59,7 +59,7 @@ class TrainSettings:
     eval_steps: int = 20
     gradient_checkpointing: bool = False
     quantization: str = "none"
-    # the fast recipe (helpers.efficient; measured in guide/hardware_and_cost.md)
+    # the fast recipe (helpers.training.packing; measured in guide/hardware_and_cost.md)
     packing: bool = True  # padding-free: whole examples packed into rows of max_seq_len tokens
     fused_loss: bool = True  # loss without materialising tokens x vocabulary logits
     liger: bool = True  # Liger Triton kernels (CUDA only; ignored on a CPU)
@@ -102,7 +102,7 @@ class TrainSettings:
         if self.packing and not self.fused_loss:
             raise SettingsError("packing=True needs fused_loss=True: the course's loss keeps packed examples "
                                 "apart (measured equal to unpacked); set packing=False to use the model's own loss")
-        from helpers.efficient import ADAPTER_DTYPES
+        from helpers.training.packing import ADAPTER_DTYPES
 
         if self.adapter_dtype not in ADAPTER_DTYPES:
             raise SettingsError(f"adapter_dtype {self.adapter_dtype!r}: use one of {', '.join(ADAPTER_DTYPES)}")
@@ -159,7 +159,7 @@ def attach_lora(model: Any, s: TrainSettings) -> Any:
     from peft import get_peft_model
     from transformers import set_seed
 
-    from helpers.efficient import apply_liger, cast_adapters, prepare_for_training
+    from helpers.training.packing import apply_liger, cast_adapters, prepare_for_training
 
     set_seed(s.seed)  # the adapter's random init is part of the run: make it reproducible
     cfg = efficiency(s, "cuda" if next(model.parameters()).is_cuda else "cpu")
@@ -179,7 +179,7 @@ def efficiency(s: TrainSettings, device: str) -> Any:
     Liger kernels need CUDA; paged 8-bit AdamW is for a 4-bit base on CUDA. Everything else is
     the same on every device.
     """
-    from helpers.efficient import EfficiencyConfig, liger_available
+    from helpers.training.packing import EfficiencyConfig, liger_available
 
     cuda = device == "cuda"
     return EfficiencyConfig(
@@ -238,7 +238,7 @@ def build_dataset(tokenizer: Any, rows: Sequence[dict[str, Any]], config: Prompt
 
     encoded = [encode_example(tokenizer, training_messages(r, config), max_len) for r in rows]
     if packing:
-        from helpers.efficient import pack_examples
+        from helpers.training.packing import pack_examples
 
         encoded = pack_examples(encoded, max_tokens=max_len, shuffle_seed=seed)
     return Dataset.from_list(encoded)
@@ -379,7 +379,7 @@ def make_trainer(
     device: str, on_log: Callable[[list[dict[str, Any]]], None] | None = None, stop: StopFlag | None = None,
 ) -> Any:
     """A ``transformers.Trainer`` with the recipe's collator and loss, live-loss and stop callbacks (03)."""
-    from helpers.efficient import make_collator, trainer_class
+    from helpers.training.packing import make_collator, trainer_class
 
     cfg = efficiency(s, device)
     collator = make_collator(cfg, tokenizer.pad_token_id, max_tokens=s.max_seq_len)
@@ -566,7 +566,7 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
     """
     import torch
 
-    from helpers.efficient import causal_lm_loss, make_collator
+    from helpers.training.packing import causal_lm_loss, make_collator
 
     config = config or finetune_config()
     ds = build_dataset(tokenizer, list(rows)[: max(s.batch_size * 8, 16)], config, s.max_seq_len, s.packing, s.seed)
@@ -643,7 +643,7 @@ class TrainingJob:
 
     def prepare_model(self, s: TrainSettings) -> Any:
         """Load the base model and attach a fresh LoRA adapter with settings ``s``."""
-        from helpers.models import load_causal_lm
+        from helpers.core.models import load_causal_lm
 
         base = load_causal_lm(self.profile, quantization=s.quantization)
         self.model = attach_lora(base, s)
@@ -704,8 +704,8 @@ def train_course_adapter(profile: Profile, adapter_root: Path, resume: bool = Fa
 
     Writes the run card and loss plot like the notebook does.
     """
-    from helpers.data import load_split, split_path
-    from helpers.models import load_tokenizer
+    from helpers.data.loading import load_split, split_path
+    from helpers.core.models import load_tokenizer
 
     s = TrainSettings.from_profile(profile, **changes)
     job = TrainingJob(profile, load_tokenizer(profile.model), load_split("train", limit=s.train_rows),
@@ -717,7 +717,7 @@ def train_course_adapter(profile: Profile, adapter_root: Path, resume: bool = Fa
 
 def cli_train(args: Any) -> int:
     """``python -m helpers train --run DIR [--resume] [--max-steps N]`` (03_qlora_training)."""
-    from helpers.config import load_profile
+    from helpers.core.config import load_profile
 
     changes = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.save_steps:

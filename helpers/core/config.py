@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import course_home
+from helpers.core.errors import ProfileError  # noqa: F401 - raised here, defined with the others
+from helpers.core.paths import course_home
 
 PROFILE_ENV = "COURSE_PROFILE"
 MODEL_ENV = "COURSE_MODEL"  # a model key or a local model folder that replaces the profile's model
 PROFILE_FILE = ".course_profile.json"
-
-
-class ProfileError(ValueError):
-    """A profile name or setting that cannot be used; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class Profile:
     """Every size the course uses, for one kind of machine (00_setup)."""
 
     name: str
-    model: str  # key in helpers.models.MODELS
+    model: str  # key in helpers.core.models.MODELS
     device: str  # "cpu" or "cuda"
     quantization: str  # "none" (fp32/bf16 LoRA) or "nf4" (QLoRA)
     compute_dtype: str  # "float32" or "bfloat16"
@@ -47,7 +44,7 @@ class Profile:
     learning_rate: float
     lora_r: int
     lora_alpha: int
-    lora_targets: str  # preset name, see helpers.train.TARGET_PRESETS
+    lora_targets: str  # preset name, see helpers.training.train.TARGET_PRESETS
     lora_dropout: float
     gradient_checkpointing: bool
     save_steps: int
@@ -209,7 +206,7 @@ def check_profile_hardware(profile: Profile) -> None:
 def load_profile(name: str | None = None, check_hardware: bool = True) -> Profile:
     """The profile every notebook starts with: ``name`` or the resolved one (00_setup).
 
-    ``COURSE_MODEL`` swaps in another model (a key of ``helpers.models.MODELS`` or a local
+    ``COURSE_MODEL`` swaps in another model (a key of ``helpers.core.models.MODELS`` or a local
     folder with config.json + safetensors) while keeping the profile's sizes.
     """
     profile = get_profile(name) if name else get_profile(resolve_profile_name()[0])

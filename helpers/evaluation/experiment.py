@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers.config import Profile
-from helpers.models import load_causal_lm
-from helpers.prompting import finetune_config
-from helpers.scoring import evaluate_stage
-from helpers.train import TrainSettings, attach_lora, save_loss_plot, train
+from helpers.core.config import Profile
+from helpers.core.models import load_causal_lm
+from helpers.prompting.prompts import finetune_config
+from helpers.evaluation.scoring import evaluate_stage
+from helpers.training.train import TrainSettings, attach_lora, save_loss_plot, train
 
 
 @dataclass

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helpers.compare import load_predictions, run_task
-from helpers.errors import SettingsError
-from helpers.metrics import per_example
+from helpers.evaluation.compare import load_predictions, run_task
+from helpers.core.errors import SettingsError
+from helpers.evaluation.metrics import per_example
 
 VERDICTS = ("better", "worse", "both_wrong", "same")
 REVIEW_FILE = "review.jsonl"
@@ -29,8 +29,8 @@ def _inputs(run_dir: Path, split: str, rows: list[dict[str, Any]]) -> dict[str, 
     if len(found) == len(rows):
         return found
     try:
-        from helpers.data import load_split
-        from helpers.runs import read_json
+        from helpers.data.loading import load_split
+        from helpers.core.runs import read_json
 
         task = "support"
         if (run_dir / "run.json").exists():
@@ -45,7 +45,7 @@ def _inputs(run_dir: Path, split: str, rows: list[dict[str, Any]]) -> dict[str, 
 def example_scores(run_dir: str | Path, split: str = "golden") -> list[dict[str, Any]]:
     """Every example of a split with both stages' predictions and per-example scores (04_evaluation).
 
-    The score is the primary metric row by row (:func:`helpers.metrics.per_example`); only ids
+    The score is the primary metric row by row (:func:`helpers.evaluation.metrics.per_example`); only ids
     that both stages predicted are kept, in the adapter file's order.
     """
     run = Path(run_dir)

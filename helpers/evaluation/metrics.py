@@ -4,7 +4,7 @@ Introduced in ``04_evaluation.ipynb`` (notebooks 02 and 03 already call :func:`s
 each stage's ``metrics.json``). Every metric is "higher is better" and lies in [0, 1].
 
 * **classification** - ``exact_match`` (answer mapped onto a label by
-  :func:`helpers.parsing.normalise_label` equals the reference) and ``macro_f1`` (unweighted
+  :func:`helpers.data.text.normalise_label` equals the reference) and ``macro_f1`` (unweighted
   mean of per-label F1 over the labels that occur in the references).
 * **extraction** - the answer should be a JSON object with the reference's fields.
   ``json_valid_strict`` (whole answer is one object), ``json_valid`` (an object can be found:
@@ -30,8 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from helpers.data import DataError
-from helpers.parsing import normalise_label, parse_json_output
+from helpers.core.errors import SettingsError
+from helpers.data.loading import DataError
+from helpers.data.text import normalise_label, parse_json_output
 
 TASKS = ("classification", "extraction", "summarisation")
 PRIMARY = {"classification": "macro_f1", "extraction": "field_accuracy", "summarisation": "rougeL"}
@@ -45,8 +46,6 @@ _ROUGE_LOADED: dict[str, Any] = {}
 # --------------------------------------------------------------------------- basics
 def _check_task(task: str) -> None:
     if task not in TASKS:
-        from helpers.errors import SettingsError
-
         raise SettingsError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
 
 
@@ -241,7 +240,7 @@ def semantic_similarity(predictions: Sequence[str], references: Sequence[str]) -
     """
     import numpy as np
 
-    from helpers.models import get_embedder
+    from helpers.core.models import get_embedder
 
     if not predictions:
         return []
@@ -351,8 +350,6 @@ def bootstrap_from_stats(
     import numpy as np
 
     if metric not in stats:
-        from helpers.errors import SettingsError
-
         raise SettingsError(f"unknown metric {metric!r}: use one of {', '.join(stats)}")
     values = stats[metric]
     size = len(values)

@@ -1,7 +1,7 @@
 """Data-quality checks for fine-tuning data, the cleaning decisions, and the ``quality`` CLI.
 
 Introduced in ``01_data_quality.ipynb``. Each check is one small function that takes the loaded
-rows (see :mod:`helpers.data`) and returns a :class:`Finding` or ``None``; :func:`run_checks`
+rows (see :mod:`helpers.data.loading`) and returns a :class:`Finding` or ``None``; :func:`run_checks`
 runs them all and returns a :class:`QualityReport`. Line numbers are always 1-based lines of the
 checked file. Nothing here ever writes to the checked file: cleaning produces a *new* file and a
 decision log under ``runs/<run-id>/quality/`` (:func:`write_cleaned`).
@@ -24,7 +24,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from helpers.data import DataError, LoadResult, load_rows, normalise_row
+from helpers.data.loading import DataError, LoadResult, load_rows, normalise_row
 
 CHECKS = (
     "malformed_row", "missing_field", "empty_output", "exact_duplicate", "near_duplicate",
@@ -616,7 +616,7 @@ def check_leak(rows: Sequence[dict[str, Any]], eval_rows: Sequence[dict[str, Any
 
 def check_too_long(rows: Sequence[dict[str, Any]], max_seq_len: int, tokenizer: Any) -> Finding | None:
     """Rows whose input + output exceed ``max_seq_len`` tokens of the profile's tokenizer (01)."""
-    from helpers.tokens import token_stats
+    from helpers.data.tokens import token_stats
 
     by_line = {r["line"]: r for r in rows}
     stats = token_stats(rows, tokenizer, chat_template=False)
@@ -737,7 +737,7 @@ EMBED_CACHE_MAX = 50_000  # texts kept in the on-disk embedding cache
 
 
 def _embedding_cache_path() -> Path:
-    from helpers.paths import cache_dir
+    from helpers.core.paths import cache_dir
 
     return cache_dir() / "embeddings" / "minilm-l6_quality.npz"
 
@@ -750,7 +750,7 @@ def _embed_cached(texts: list[str], use_cache: bool = True) -> Any:
     """
     import numpy as np
 
-    from helpers.models import get_embedder
+    from helpers.core.models import get_embedder
 
     digests = [hashlib.sha1(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
     path = _embedding_cache_path()
@@ -883,13 +883,13 @@ def run_checks(
     if eval_path:
         findings.append(check_leak(rows, eval_rows, emb, eval_emb))
     if max_seq_len is None or tokenizer is None:
-        from helpers.config import load_profile
+        from helpers.core.config import load_profile
 
         profile = profile or load_profile(check_hardware=False)
         max_seq_len = max_seq_len or profile.max_seq_len
     try:
         if tokenizer is None:
-            from helpers.tokens import get_tokenizer
+            from helpers.data.tokens import get_tokenizer
 
             tokenizer = get_tokenizer(profile)
         findings.append(check_too_long(rows, max_seq_len, tokenizer))
@@ -995,10 +995,10 @@ def write_cleaned(
 
     Always a NEW file: the source is only read (to record its hash). Returns the three paths.
     """
-    from helpers.runs import current_run, write_json, write_jsonl
+    from helpers.core.runs import current_run, write_json, write_jsonl
 
     if run_dir is None:
-        from helpers.config import load_profile
+        from helpers.core.config import load_profile
 
         run_dir = current_run(load_profile(check_hardware=False).name)
     folder = Path(run_dir) / "quality"

@@ -184,7 +184,7 @@ def estimate_memory(
 
 def load_gpus() -> list[dict[str, Any]]:
     """The GPU list with dated rental prices, from ``helpers/assets/gpus.json`` (03_qlora_training)."""
-    path = Path(__file__).resolve().parent / "assets" / "gpus.json"
+    path = Path(__file__).resolve().parents[1] / "assets" / "gpus.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     sources = data["price_sources"]
     gpus = []
@@ -244,7 +244,7 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
               lora_r: int | None = None) -> list[dict[str, Any]]:
     """For each common GPU: does the run fit, with or without checkpointing, and its time and cost (03).
 
-    ``settings`` may be a :class:`helpers.train.TrainSettings` (batch, length and rank are read
+    ``settings`` may be a :class:`helpers.training.train.TrainSettings` (batch, length and rank are read
     from it); the time and cost are for ``train_tokens`` tokens (default one million).
     """
     if isinstance(shape, dict):
@@ -275,12 +275,12 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
 
 
 # ---------------------------------------------------------------------------------------------
-# The functions helpers.budget (notebook 03) calls
+# The functions helpers.training.budget (notebook 03) calls
 # ---------------------------------------------------------------------------------------------
 
 
 def estimate_for_settings(shape: dict[str, Any] | ModelShape, s: Any, mean_tokens: float = 512) -> MemoryEstimate:
-    """Memory for a :class:`helpers.train.TrainSettings` on a model config (03_qlora_training).
+    """Memory for a :class:`helpers.training.train.TrainSettings` on a model config (03_qlora_training).
 
     The micro-batch is ``batch_size x max_seq_len`` tokens (the longest batch sets the peak).
     ``s.extra`` may name ``fused_loss``, ``upcast``, ``checkpoint_every`` and ``optim``.

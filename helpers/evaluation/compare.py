@@ -1,7 +1,7 @@
 """Baseline vs adapter: tables, a chart with confidence intervals, breakdowns, speed and cost.
 
 Introduced in ``04_evaluation.ipynb``. Everything is read from the run folder (see
-:mod:`helpers.runs`): each stage's ``metrics.json`` and ``predictions_<split>.jsonl``. A stage
+:mod:`helpers.core.runs`): each stage's ``metrics.json`` and ``predictions_<split>.jsonl``. A stage
 that has not run yet raises one sentence naming the notebook that makes it.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import SettingsError
-from helpers.metrics import aggregate, bootstrap_from_stats, primary_metric, row_stats, task_for_metrics
-from helpers.runs import read_json, read_jsonl
+from helpers.core.errors import SettingsError
+from helpers.evaluation.metrics import aggregate, bootstrap_from_stats, primary_metric, row_stats, task_for_metrics
+from helpers.core.runs import read_json, read_jsonl
 
 STAGES = ("baseline", "adapter")
 SPLITS = ("eval", "golden")
@@ -130,7 +130,7 @@ def breakdown_table(run_dir: str | Path, split: str = "golden") -> Any:
     """
     import pandas as pd
 
-    from helpers.metrics import field_breakdown, label_breakdown
+    from helpers.evaluation.metrics import field_breakdown, label_breakdown
 
     task = run_task(run_dir)
     per_stage: dict[str, dict[str, float]] = {}

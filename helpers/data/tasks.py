@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.parsing import load_schema
+from helpers.core.errors import SettingsError
+from helpers.data.text import load_schema
 
 TASK_VIEWS = ("extraction", "classification", "summarisation")
 __all__ = ["TASK_VIEWS", "as_view", "check_view", "load_schema", "reference"]
@@ -18,8 +19,6 @@ __all__ = ["TASK_VIEWS", "as_view", "check_view", "load_schema", "reference"]
 def check_view(view: str) -> str:
     """Validate a task-view name; an unknown one names the valid ones (02_prompting_baseline)."""
     if view not in TASK_VIEWS:
-        from helpers.errors import SettingsError
-
         raise SettingsError(f"unknown task view {view!r}: use one of {', '.join(TASK_VIEWS)}")
     return view
 
@@ -27,9 +26,9 @@ def check_view(view: str) -> str:
 def reference(row: dict[str, Any], view: str) -> str:
     """The answer a row holds for one view (02_prompting_baseline).
 
-    The same rule as ``python -m helpers evaluate`` uses: :func:`helpers.metrics.reference_text`.
+    The same rule as ``python -m helpers evaluate`` uses: :func:`helpers.evaluation.metrics.reference_text`.
     """
-    from helpers.metrics import reference_text
+    from helpers.evaluation.metrics import reference_text
 
     return reference_text(row, check_view(view))
 

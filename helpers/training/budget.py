@@ -1,7 +1,7 @@
 """Preflight for notebook 03: will this training run fit, how long will it take, what will it cost?
 
 Introduced in ``03_qlora_training.ipynb``. The memory and time model lives in
-:mod:`helpers.preflight` (calibrated against measured GPU runs); this module applies it to the
+:mod:`helpers.training.preflight` (calibrated against measured GPU runs); this module applies it to the
 current profile, settings and data, and renders the verdict and the GPU table as HTML.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from helpers.config import Profile
-from helpers.models import local_model_path
-from helpers.train import TrainSettings
+from helpers.core.config import Profile
+from helpers.core.models import local_model_path
+from helpers.training.train import TrainSettings
 
 
 def model_shape(profile: Profile) -> dict[str, Any]:
@@ -23,8 +23,8 @@ def model_shape(profile: Profile) -> dict[str, Any]:
 
 def mean_tokens(tokenizer: Any, rows: Sequence[dict[str, Any]], limit: int = 200) -> float:
     """Mean tokens per training example (prompt + answer) on a sample of rows (03)."""
-    from helpers.prompting import finetune_config, training_messages
-    from helpers.train import encode_example
+    from helpers.prompting.prompts import finetune_config, training_messages
+    from helpers.training.train import encode_example
 
     cfg = finetune_config()
     sample = list(rows)[:limit]
@@ -38,7 +38,7 @@ def preflight_report(
     rows: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Memory, time and cost before training, with warnings naming the settings to change (03)."""
-    from helpers import preflight
+    from helpers.training import preflight
 
     shape = model_shape(profile)
     tokens = mean_tokens(tokenizer, rows) if tokenizer is not None and rows else s.max_seq_len * 0.5

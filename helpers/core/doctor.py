@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 
-from helpers.paths import cache_dir, course_home
+from helpers.core.paths import cache_dir, course_home
 
 MIN_FREE_GB = 3.0
 DIST_NAME = "finetune-on-a-budget"
@@ -89,8 +89,8 @@ def check_disk(min_free_gb: float = MIN_FREE_GB) -> Check:
 
 def check_models(profile_model: str | None = None) -> list[Check]:
     """Which course models are available offline; only the profile's model must be (00_setup)."""
-    from helpers.config import load_profile
-    from helpers.models import MODELS, model_status
+    from helpers.core.config import load_profile
+    from helpers.core.models import MODELS, model_status
 
     needed = {profile_model or load_profile(check_hardware=False).model, "minilm-l6"}
     checks = []
@@ -181,7 +181,7 @@ OFFLINE_MODELS = ["smollm2-135m", "minilm-l6"]
 
 def provision(model: str | None = None) -> list[str]:
     """Make the offline models ready (convert SmolLM2 once); returns the folders (00_setup)."""
-    from helpers.models import local_model_path
+    from helpers.core.models import local_model_path
 
     keys = [model] if model else OFFLINE_MODELS
     return [str(local_model_path(k)) for k in keys]
@@ -193,7 +193,7 @@ def provision_status(keys: list[str] | None = None) -> list[str]:
     Unlike :func:`provision` it never raises, so notebook 00 runs on a machine that only has
     some of the models (a GPU box using ``COURSE_MODEL``, say) and says what the others need.
     """
-    from helpers.models import ModelUnavailable, local_model_path
+    from helpers.core.models import ModelUnavailable, local_model_path
 
     lines = []
     for key in keys or OFFLINE_MODELS:

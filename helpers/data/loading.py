@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from helpers.paths import data_dir
+from helpers.core.errors import DataError  # noqa: F401 - raised here, defined with the others
+from helpers.core.paths import data_dir
 
 SPLITS = ("train", "eval", "golden", "production_sample", "raw_train", "noisy_train")
 ROLES = ("system", "user", "assistant")
@@ -35,10 +36,6 @@ MAX_LINE_CHARS = 2_000_000  # a longer line is no training example; reported, ne
 MAX_FILE_BYTES = 2_000_000_000  # refuse (rather than hang on) anything larger, gzip included
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")  # not str.splitlines(): JSON strings may hold U+2028 etc.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class DataError(ValueError):
-    """A data file that cannot be used at all; the message says what to fix in one line."""
 
 
 @dataclass

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.compare import load_stage
-from helpers.errors import SettingsError
-from helpers.paths import runs_dir
-from helpers.runs import read_json
+from helpers.evaluation.compare import load_stage
+from helpers.core.errors import SettingsError
+from helpers.core.paths import runs_dir
+from helpers.core.runs import read_json
 
 DEFAULT_TOLERANCE = 0.02
 

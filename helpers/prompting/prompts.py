@@ -2,7 +2,7 @@
 
 Introduced in ``02_prompting_baseline.ipynb``. A prompt is a :class:`PromptConfig`; the same
 builder serves every model (the model's own chat template is applied by
-:mod:`helpers.generation`) and the fine-tuning data (:mod:`helpers.train` trains on the short
+:mod:`helpers.prompting.generation`) and the fine-tuning data (:mod:`helpers.training.train` trains on the short
 ``finetune`` prompt, so the adapter is asked exactly as it was taught).
 
 Few-shot examples come from the *training* rows only: :func:`select_examples` refuses a pool
@@ -16,7 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from helpers.tasks import check_view, load_schema
+from helpers.core.errors import SettingsError
+from helpers.data.tasks import check_view, load_schema
 
 Messages = list[dict[str, str]]
 
@@ -118,8 +119,6 @@ def assert_disjoint(pool: Sequence[dict[str, Any]], scored: Sequence[dict[str, A
     texts = {_norm(r["input"]) for r in scored}
     clash = [r["id"] for r in pool if r["id"] in ids or _norm(r["input"]) in texts]
     if clash:
-        from helpers.errors import SettingsError
-
         raise SettingsError(
             f"{len(clash)} few-shot candidate(s) (e.g. {clash[0]}) also appear in the rows being "
             f"scored: draw examples from train.jsonl only"
@@ -146,10 +145,8 @@ def select_examples(
         rng = random.Random(seed)
         return [rng.sample(list(pool), k) for _ in queries]
     if method != "similar":
-        from helpers.errors import SettingsError
-
         raise SettingsError(f"unknown selection {method!r}: use 'random' or 'similar'")
-    from helpers.models import get_embedder
+    from helpers.core.models import get_embedder
 
     emb = get_embedder()
     q = emb.encode([r["input"] for r in queries])

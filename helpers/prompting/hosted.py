@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from helpers.config import Profile
-from helpers.generation import GenerationResult
-from helpers.prompting import PromptConfig, build_conversations
+from helpers.core.config import Profile
+from helpers.prompting.generation import GenerationResult
+from helpers.prompting.prompts import PromptConfig, build_conversations
 
-PRICES_FILE = Path(__file__).parent / "assets" / "api_prices.json"
+PRICES_FILE = Path(__file__).resolve().parents[1] / "assets" / "api_prices.json"
 TIMEOUT_S = 60
 
 
@@ -109,7 +109,7 @@ def api_predict(provider: Provider, conversations: Sequence[list[dict[str, str]]
 
 def run_api_baselines(profile: Profile, run: Path, config: PromptConfig, pool: Sequence[dict[str, Any]]) -> list[str]:
     """Score every provider whose key is set; one line per provider, skipped or scored (02)."""
-    from helpers.scoring import evaluate_stage
+    from helpers.evaluation.scoring import evaluate_stage
 
     lines = []
     for provider in PROVIDERS.values():

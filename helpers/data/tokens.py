@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from helpers.config import Profile
+    from helpers.core.config import Profile
 
 
 def get_tokenizer(profile: "Profile | None" = None) -> Any:
     """The tokenizer of the profile's model (SmolLM2 for ci/cpu), loaded offline (01_data_quality)."""
-    from helpers.config import load_profile
-    from helpers.models import load_tokenizer
+    from helpers.core.config import load_profile
+    from helpers.core.models import load_tokenizer
 
     profile = profile or load_profile(check_hardware=False)
     return load_tokenizer(profile.model)

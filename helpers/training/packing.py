@@ -1,7 +1,7 @@
 """Efficient QLoRA training: every speed or memory technique of the course, each one a switch.
 
 Introduced in ``03_qlora_training.ipynb`` (and measured in ``guide/hardware_and_cost.md``).
-``helpers.train`` imports the pieces from here, so this module is the single home of:
+``helpers.training.train`` imports the pieces from here, so this module is the single home of:
 
 * **padding-free packing** (:func:`pack_examples`, :func:`collate_packed`): whole examples are
   packed into one row of at most ``max_tokens`` tokens; ``position_ids`` restart at 0 for each
@@ -84,7 +84,7 @@ RECIPE_NO_CHECKPOINTING = RECIPE.replace(checkpointing="off")
 def recipe_for(gpu_memory_gib: float | None, need_gib_without_checkpointing: float | None = None) -> EfficiencyConfig:
     """The recipe for a card: checkpointing only when the estimate says memory needs it (03_qlora_training).
 
-    ``need_gib_without_checkpointing`` comes from :func:`helpers.preflight.estimate_memory`;
+    ``need_gib_without_checkpointing`` comes from :func:`helpers.training.preflight.estimate_memory`;
     without it, cards under 80 GiB keep checkpointing on.
     """
     if gpu_memory_gib is None:

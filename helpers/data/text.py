@@ -22,7 +22,7 @@ import string
 from pathlib import Path
 from typing import Any, Iterator
 
-from helpers.paths import data_dir
+from helpers.core.paths import data_dir
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")

@@ -19,7 +19,7 @@ def course_home() -> Path:
     env = os.environ.get("COURSE_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def cache_dir() -> Path:

@@ -12,7 +12,7 @@ import gc
 import traceback
 from typing import Iterator
 
-from helpers.errors import SettingsError
+from helpers.core.errors import SettingsError
 
 TRAIN_ADVICE = (
     "batch_size (raise grad_accum to keep the effective batch)",

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from helpers.paths import runs_dir
+from helpers.core.errors import SettingsError
+from helpers.core.paths import runs_dir
 
 RUN_ENV = "COURSE_RUN_ID"
 CURRENT_FILE = "CURRENT"
@@ -124,8 +125,6 @@ def current_run(profile: str, task: str = "support") -> Path:
     env = os.environ.get(RUN_ENV, "").strip()
     if env:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", env):
-            from helpers.errors import SettingsError
-
             raise SettingsError(f"{RUN_ENV}={env!r} is not a plain folder name: use letters, digits, '.', '_' or '-'")
         path = runs_dir() / env
         if not (path / "run.json").exists():

@@ -1,0 +1,1 @@
+"""Data: loading, text normalisation, tokens, task views and quality checks (notebook 01)."""

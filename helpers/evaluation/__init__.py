@@ -1,0 +1,1 @@
+"""Evaluation: metrics, scoring, comparison, review, gate, decision, summary (notebooks 04-05)."""

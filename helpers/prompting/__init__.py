@@ -1,0 +1,1 @@
+"""Prompting: prompts, few-shot selection, batched generation, hosted baselines (notebook 02)."""

@@ -1,0 +1,1 @@
+"""Training: settings -> LoraConfig / BitsAndBytesConfig / SFTConfig, TRL's SFTTrainer, preflight (notebook 03)."""
