@@ -1,23 +1,30 @@
-"""QLoRA training speed and memory: the plain baseline, each technique alone, and the recipe.
+"""QLoRA training speed and memory through the course's own training function.
 
-Trains the course's QLoRA setup (NF4 + double quant, bf16 compute, LoRA r=16 alpha=32 on all
-linear layers, answer-only loss) for a fixed number of steps on random-weight models of real
-shapes (``benchmarks/configs/``), through ``transformers.Trainer``, and writes one JSON file.
+Every row trains a random-weight model of a real shape (``benchmarks/configs/``; NF4 + double
+quant, bf16 compute, LoRA r=16 alpha=32 all-linear) with :func:`helpers.training.trainer.make_trainer`,
+the function notebook 03 calls, i.e. TRL's ``SFTTrainer``. The rows differ only in
+:class:`helpers.training.settings.TrainSettings` switches:
+
+* ``trl-docs``: TRL's documented QLoRA setup: packing (padding-free, flattened batches),
+  gradient checkpointing, paged 8-bit AdamW, bf16, LoRA dropout 0.05; ``+liger`` adds
+  ``use_liger_kernel=True``; ``-ckpt-off`` drops checkpointing;
+* ``recipe-24gb`` (what the GPU profiles run): the same plus the course's switches,
+  fixed-shape packed rows, LoRA dropout 0 and fused AdamW; ``recipe-max`` without checkpointing;
+  ``recipe-24gb-every-2`` checkpoints every second layer.
 
 Data: example lengths drawn from a stated long-tailed distribution, log-normal with median
 0.3 x seq_len and sigma 0.6, clipped to [32, seq_len]; the last 30% of each example is the
-answer (the only tokens with labels). The baseline pads each batch of ``batch`` examples to its
-longest; packing fills rows of ``batch x seq_len`` tokens with whole examples.
+answer (the only tokens with labels), passed to the trainer as tokenised ``input_ids`` +
+``labels``. Every row is a fresh process (``--repeats`` of each, medians reported).
 
-Reported per run: non-padding tokens/s, s/step (median), peak reserved and allocated GPU memory,
+Reported per run: real tokens/s, s/step (median), peak reserved and allocated GPU memory,
 and MFU = model FLOPs / (time x measured bf16 peak). Model FLOPs per trained token follow the
 convention ``4 x N_matmul + 6 x N_lora`` (frozen base: forward 2N + input-gradient 2N; LoRA
 weights also get weight gradients) plus attention ``6 x n_layers x d_attn x L`` per token for a
-causal sequence of length L (QK^T and AV, forward and backward, half the square). Checkpointing
-recomputation and padding are NOT counted: MFU is useful work only. The bf16 peak is measured in
-the same run with an 8192^3 matmul on random data.
+causal sequence of length L. Checkpointing recomputation and padding are NOT counted: MFU is
+useful work only. The bf16 peak is measured in the same process with an 8192^3 matmul.
 
-    python benchmarks/bench_qlora.py --out benchmarks/results/qlora_h200.json
+    python benchmarks/bench_qlora.py --out benchmarks/results/qlora_h200_trl.json
     python benchmarks/bench_qlora.py --smoke --out /tmp/smoke.json   # CPU, tiny model, seconds
 """
 
@@ -29,6 +36,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,60 +45,34 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from randmodel import REPO, build_random_model, lengths_from_batch, load_shape  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from randmodel import REPO, build_random_model, load_shape  # noqa: E402
 
-from helpers.training.packing import (  # noqa: E402
-    BASELINE,
-    RECIPE,
-    RECIPE_NO_CHECKPOINTING,
-    EfficiencyConfig,
-    apply_liger,
-    batch_token_counts,
-    cast_adapters,
-    collate_padded,
-    collate_packed,
-    liger_available,
-    pack_examples,
-    prepare_for_training,
-    trainer_class,
-    training_arguments_kwargs,
-)
+from helpers.training.settings import TrainSettings  # noqa: E402
+from helpers.training.trainer import make_trainer  # noqa: E402
 
-LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
+LORA = {"lora_r": 16, "lora_alpha": 32, "lora_targets": "all-linear"}
 LENGTH_DIST = {"kind": "lognormal", "median_frac_of_seq_len": 0.3, "sigma": 0.6, "min": 32, "answer_frac": 0.3}
-
-VARIANTS: dict[str, EfficiencyConfig] = {
-    "baseline": BASELINE,
-    "+packing": BASELINE.replace(packing=True),
-    "+liger": BASELINE.replace(liger=True, fused_loss=True),
-    "+no-upcast": BASELINE.replace(upcast=False),
-    "+ckpt-non-reentrant": BASELINE.replace(checkpointing="non-reentrant"),
-    "+ckpt-off": BASELINE.replace(checkpointing="off"),
-    "+paged-adamw-8bit": BASELINE.replace(optim="paged_adamw_8bit"),
+TRL_DOCS = dict(packing=True, fixed_shape_rows=False, liger=False, gradient_checkpointing=True,
+                lora_dropout=0.05, optim="paged_adamw_8bit")
+RECIPE = dict(packing=True, fixed_shape_rows=True, liger=True, gradient_checkpointing=True,
+              lora_dropout=0.0, optim="adamw_torch_fused")
+#: variant -> TrainSettings changes; each row is the course's trainer with these switches.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "trl-docs": TRL_DOCS,
+    "trl-docs+liger": {**TRL_DOCS, "liger": True},
+    "trl-docs+liger-ckpt-off": {**TRL_DOCS, "liger": True, "gradient_checkpointing": False},
+    "trl-docs+fixed-rows": {**TRL_DOCS, "fixed_shape_rows": True},
     "recipe-24gb": RECIPE,
-    "recipe-ckpt-every-2": RECIPE.replace(checkpoint_every=2),  # recipe-24gb, half the recomputation
-    "recipe": RECIPE_NO_CHECKPOINTING,
-    # pushing MFU (issue 8): each change alone on top of `recipe`, then all together
-    "recipe+dropout-0": RECIPE_NO_CHECKPOINTING,
-    "recipe+bf16-adapters": RECIPE_NO_CHECKPOINTING.replace(adapter_dtype="bfloat16"),
-    "recipe+fused-adamw": RECIPE_NO_CHECKPOINTING.replace(optim="adamw_torch_fused"),
-    "recipe-max": RECIPE_NO_CHECKPOINTING.replace(adapter_dtype="bfloat16", optim="adamw_torch_fused"),
-    "recipe-24gb-max": RECIPE.replace(adapter_dtype="bfloat16", optim="adamw_torch_fused"),
+    "recipe-24gb-paged": {**RECIPE, "optim": "paged_adamw_8bit"},
+    "recipe-24gb-every-2": {**RECIPE, "checkpoint_every": 2},
+    "recipe-max": {**RECIPE, "gradient_checkpointing": False},
 }
-# LoRA settings that differ from LORA for some variants (dropout is a LoRA setting, not a switch)
-VARIANT_LORA: dict[str, dict[str, Any]] = {
-    "recipe+dropout-0": {"lora_dropout": 0.0},
-    "recipe-max": {"lora_dropout": 0.0},
-    "recipe-24gb-max": {"lora_dropout": 0.0},
-}
-# (shape, seq_len, variants) in priority order: the targets first.
 DEFAULT_PLAN = [
-    ("llama3-8b", 2048, list(VARIANTS) + ["recipe@8192"]),
-    ("qwen2.5-14b", 2048, ["baseline", "recipe-24gb", "recipe-ckpt-every-2", "recipe"]),
-    ("llama3-8b", 512, ["baseline", "recipe-24gb", "recipe"]),
-    ("qwen2.5-14b", 512, ["baseline", "recipe-24gb", "recipe"]),
+    ("llama3-8b", 2048, ["trl-docs", "trl-docs+liger", "recipe-24gb", "recipe-24gb-every-2", "recipe-max"]),
+    ("qwen2.5-14b", 2048, ["trl-docs+liger", "recipe-24gb", "recipe-max"]),
 ]
-SMOKE_PLAN = [("tiny", 128, ["baseline", "recipe-24gb", "recipe"])]
+SMOKE_PLAN = [("tiny", 128, ["trl-docs", "recipe-24gb"])]
 
 
 def draw_examples(n: int, seq_len: int, vocab: int, seed: int) -> list[dict[str, list[int]]]:
@@ -150,7 +132,7 @@ def versions() -> dict[str, str]:
     import torch
 
     out = {"python": platform.python_version(), "torch": torch.__version__}
-    for name in ("transformers", "peft", "bitsandbytes", "accelerate", "liger-kernel", "triton"):
+    for name in ("transformers", "peft", "trl", "bitsandbytes", "accelerate", "liger-kernel", "triton"):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -164,47 +146,39 @@ def versions() -> dict[str, str]:
     return out
 
 
-def run_one(shape_name: str, seq_len: int, variant: str, config: EfficiencyConfig, args: argparse.Namespace,
-            device: str, peak: dict[str, Any]) -> dict[str, Any]:
-    """Build the model, train ``warmup + steps`` steps with ``config``, return the measurements."""
+def settings_for(variant: str, seq_len: int, tokens_per_step: int, steps: int, device: str) -> TrainSettings:
+    """The TrainSettings of one benchmark row (the same object notebook 03 builds from a profile)."""
+    changes = dict(VARIANTS[variant])
+    if device != "cuda":  # CPU smoke: no Triton kernels, no paged or fused optimiser, fp32
+        changes.update(liger=False, optim="adamw_torch")
+    return TrainSettings(
+        **LORA, **changes, quantization="nf4" if device == "cuda" else "none",
+        compute_dtype="bfloat16" if device == "cuda" else "float32",
+        batch_size=max(1, tokens_per_step // seq_len), max_seq_len=seq_len, max_steps=steps,
+        learning_rate=2e-4, scheduler="constant", warmup_ratio=0.0, save_steps=10**6, eval_steps=10**6,
+    ).validate()
+
+
+def run_one(shape_name: str, seq_len: int, variant: str, args: argparse.Namespace, device: str,
+            peak: dict[str, Any]) -> dict[str, Any]:
+    """Build the model, train ``warmup + steps`` steps through ``make_trainer``, return the measurements."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import TrainerCallback, TrainingArguments
+    from datasets import Dataset
+    from transformers import AutoTokenizer, TrainerCallback
 
     shape = load_shape(shape_name)
-    tokens_per_step = args.tokens_per_step
-    if "@" in variant:  # e.g. "recipe@8192": another token budget per step
-        tokens_per_step = int(variant.split("@")[1])
-    if device != "cuda":  # CPU: no Triton kernels, no paged optimiser, fp32
-        config = config.replace(liger=False, optim="adamw_torch")
-    batch = max(1, tokens_per_step // seq_len)
-    profiling = bool(args.profile_dir) and variant in args.profile.split(",") and seq_len == args.profile_len
-    n_steps = args.warmup + args.steps + (2 if profiling else 0)
-    examples = draw_examples(max(64, n_steps * batch * 4), seq_len, shape["vocab_size"], args.seed)
+    n_steps = args.warmup + args.steps
+    s = settings_for(variant, seq_len, args.tokens_per_step, n_steps, device)
+    examples = draw_examples(max(64, n_steps * s.batch_size * 4), seq_len, shape["vocab_size"], args.seed)
     if device == "cuda":
         torch.cuda.empty_cache()
-    leftover_gib = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None
-    model, facts = build_random_model(shape, device, quantize=device == "cuda" and not args.no_quant, seed=args.seed)
+    model, facts = build_random_model(shape, device, quantize=device == "cuda", seed=args.seed)
     if device == "cuda":  # the peak counts training only, not the bf16 build of the random model
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     weights_gib = torch.cuda.memory_allocated() / 2**30 if device == "cuda" else None
-    model = prepare_for_training(model, config)
-    lora = {**LORA, **VARIANT_LORA.get(variant.split("@")[0], {})}
-    peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
-    cast_adapters(peft_model, config.adapter_dtype)
-    lora_params = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    undo = apply_liger(peft_model) if config.liger else (lambda: None)
-
-    if config.packing:  # rows of seq_len tokens, `batch` rows a step: same tokens per step as padding
-        data: list[dict] = pack_examples(examples, seq_len, shuffle_seed=args.seed)
-        pad_to = seq_len if args.fixed_shape else None
-        collator, per_device = (lambda rows: collate_packed(rows, 0, pad_to=pad_to)), batch
-    else:
-        data = examples
-        collator, per_device = (lambda rows: collate_padded(rows, 0)), batch
-
-    records: list[dict[str, Any]] = []
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    records: list[dict[str, int]] = []
     times: list[float] = []
 
     class Timer(TrainerCallback):
@@ -217,93 +191,94 @@ def run_one(shape_name: str, seq_len: int, variant: str, config: EfficiencyConfi
             if device == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - self.t0)
-            if profiling and len(times) == args.warmup + args.steps:
-                self.prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA])
-                self.prof.__enter__()
-            if profiling and len(times) == n_steps:
-                self.prof.__exit__(None, None, None)
-                sort = "cuda_time_total" if device == "cuda" else "cpu_time_total"
-                table = self.prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70)
-                path = Path(args.profile_dir) / f"profile_{shape_name}_{seq_len}_{variant.replace('@', '_')}.txt"
-                path.write_text(table, encoding="utf-8")
-
-    base_cls = trainer_class(config)
-
-    class Bench(base_cls):  # type: ignore[misc, valid-type]
-        def training_step(self, model: Any, inputs: dict, *rest: Any, **kw: Any) -> Any:
-            counts = batch_token_counts(inputs, pad_token_id=0)
-            counts["sq_lengths"] = sum(n * n for n in lengths_from_batch(inputs))
-            records.append(counts)
-            return super().training_step(model, inputs, *rest, **kw)
 
     with tempfile.TemporaryDirectory() as tmp:
-        targs = TrainingArguments(
-            output_dir=tmp, per_device_train_batch_size=per_device, max_steps=n_steps,
-            learning_rate=2e-4, lr_scheduler_type="constant", warmup_steps=0, logging_steps=10**6,
-            save_strategy="no", report_to=[], dataloader_num_workers=0, disable_tqdm=True,
-            seed=args.seed, use_cpu=device != "cuda",
-            **training_arguments_kwargs(config, bf16=device == "cuda"),
-        )
-        trainer = Bench(model=peft_model, args=targs, train_dataset=data, data_collator=collator,
-                        callbacks=[Timer()])
+        trainer = make_trainer(model, tokenizer, Dataset.from_list(examples), None, s, Path(tmp), device)
+        trainer.add_callback(Timer())
+        collate = trainer.data_collator
+
+        def counting(rows: list[dict[str, Any]]) -> dict[str, Any]:
+            lengths = [n for r in rows for n in r["seq_lengths"]]
+            records.append({"real": sum(lengths), "sq": sum(n * n for n in lengths),
+                            "trained": sum(sum(1 for x in r["labels"] if x != -100) for r in rows)})
+            return collate(rows)
+
+        trainer.data_collator = counting
         result = trainer.train()
-    undo()
-    loss = float(result.training_loss)
-    measured = records[args.warmup : args.warmup + args.steps]
-    step_times = times[args.warmup : args.warmup + args.steps]
+    lora_params = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    measured = records[args.warmup : n_steps]
+    step_times = times[args.warmup : n_steps]
     total_t = sum(step_times)
     real = sum(r["real"] for r in measured)
-    computed = sum(r["computed"] for r in measured)
-    trained = sum(r["trained"] for r in measured)
-    sq = sum(r["sq_lengths"] for r in measured)
     out: dict[str, Any] = {
-        "shape": shape_name, "seq_len": seq_len, "variant": variant, "config": config.to_dict(), "lora": lora,
-        "batch": f"{per_device} packed rows of <= {seq_len} tokens" if config.packing
-        else f"{batch} examples padded to the longest",
+        "shape": shape_name, "seq_len": seq_len, "variant": variant, "settings": VARIANTS[variant],
+        "batch": f"{s.batch_size} packed rows of <= {seq_len} tokens", "tokens_per_step_budget": s.batch_size * seq_len,
         "steps_measured": len(step_times), "warmup_steps": args.warmup,
         "s_per_step_median": round(statistics.median(step_times), 4),
         "tokens_per_s": round(real / total_t, 1),
-        "answer_tokens_per_s": round(trained / total_t, 1),
-        "padding_frac": round(1 - real / computed, 3),
-        "tokens_per_step_budget": batch * seq_len,
-        "fixed_shape": bool(config.packing and args.fixed_shape),
+        "answer_tokens_per_s": round(sum(r["trained"] for r in measured) / total_t, 1),
         "step_times_s": [round(t, 4) for t in step_times],
-        "lora_params": lora_params, "train_loss": round(loss, 4), **facts,
+        "lora_params": lora_params, "train_loss": round(float(result.training_loss), 4), **facts,
+        "sft_config": {k: v for k, v in s.sft_kwargs("x", device).items() if k != "output_dir"},
     }
     if device == "cuda":
         out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
         out["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         out["model_weights_gib"] = round(weights_gib, 2)
-        out["leftover_before_build_gib"] = round(leftover_gib, 2)
+        out["lora_dtype"] = str(next(p.dtype for p in trainer.model.parameters() if p.requires_grad))
     if peak.get("tflops"):
-        fpt = flops_per_token(facts, shape, lora_params, sq / max(real, 1))
+        fpt = flops_per_token(facts, shape, lora_params, sum(r["sq"] for r in measured) / max(real, 1))
         out["flops_per_token"] = round(fpt)
         out["mfu"] = round(fpt * real / total_t / (peak["tflops"] * 1e12), 4)
-    trainer.accelerator.free_memory()
-    trainer.model = trainer.model_wrapped = trainer.optimizer = trainer.lr_scheduler = None
-    del trainer, peft_model, model, result
-    if device == "cuda":
-        import gc
+    return out
 
-        gc.collect()
-        torch.cuda.empty_cache()
+
+def one_process(shape_name: str, seq_len: int, variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one row in a fresh Python process (no allocator or kernel state from earlier rows)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        path = fh.name
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", f"{shape_name}:{seq_len}:{variant}", "--out", path,
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--tokens-per-step", str(args.tokens_per_step),
+           "--seed", str(args.seed), "--tokenizer", args.tokenizer]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        return json.loads(Path(path).read_text())["runs"][0]
+    except Exception:  # noqa: BLE001
+        return {"shape": shape_name, "seq_len": seq_len, "variant": variant,
+                "error": (proc.stderr or proc.stdout)[-800:]}
+    finally:
+        os.unlink(path)
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of the repeats (tokens/s, MFU, memory), with every repeat's figure kept."""
+    ok = [r for r in rows if "tokens_per_s" in r]
+    if not ok:
+        return rows[-1]
+    out = dict(ok[0])
+    for key in ("tokens_per_s", "mfu", "peak_reserved_gib", "s_per_step_median", "answer_tokens_per_s"):
+        values = [r[key] for r in ok if r.get(key) is not None]
+        if values:
+            out[key] = round(statistics.median(values), 4)
+            out[f"{key}_repeats"] = values
+    out["repeats"] = len(ok)
+    out.pop("step_times_s", None)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="JSON file to write")
-    parser.add_argument("--smoke", action="store_true", help="tiny model on CPU, seconds")
-    parser.add_argument("--plan", default="", help="e.g. 'llama3-8b:2048:baseline,recipe;qwen2.5-14b:512:recipe'")
+    parser.add_argument("--smoke", action="store_true", help="tiny model on CPU, in-process, seconds")
+    parser.add_argument("--plan", default="", help="e.g. 'llama3-8b:2048:trl-docs,recipe-24gb;qwen2.5-14b:2048:recipe-max'")
+    parser.add_argument("--one", default="", help="internal: run one shape:len:variant in this process")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per row (medians reported)")
     parser.add_argument("--steps", type=int, default=8, help="measured steps per run")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured steps first")
     parser.add_argument("--tokens-per-step", type=int, default=4096, help="batch x seq_len")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fixed-shape", action="store_true", help="pad packed rows to seq_len (one shape)")
-    parser.add_argument("--no-quant", action="store_true", help="skip NF4 even on CUDA")
-    parser.add_argument("--profile", default="recipe", help="variants to profile (torch.profiler, 2 extra steps)")
-    parser.add_argument("--profile-len", type=int, default=2048)
-    parser.add_argument("--profile-dir", default="", help="folder for profiler tables; empty = no profiling")
+    parser.add_argument("--tokenizer", default=str(REPO / ".cache" / "models" / "smollm2-135m"),
+                        help="any tokenizer folder (the data is token ids; it supplies the pad token)")
     parser.add_argument("--deadline-s", type=float, default=0, help="skip runs that start after this many seconds")
     args = parser.parse_args(argv)
 
@@ -311,18 +286,19 @@ def main(argv: list[str] | None = None) -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     plan = SMOKE_PLAN if args.smoke else DEFAULT_PLAN
-    if args.plan:
-        plan = [(s, int(n), v.split(",")) for s, n, v in (p.split(":") for p in args.plan.split(";"))]
+    if args.plan or args.one:
+        plan = [(s, int(n), v.split(",")) for s, n, v in (p.split(":") for p in (args.one or args.plan).split(";"))]
     if args.smoke:
-        args.steps, args.warmup = min(args.steps, 2), min(args.warmup, 1)
+        args.steps, args.warmup, args.repeats = min(args.steps, 2), min(args.warmup, 1), 1
         args.tokens_per_step = min(args.tokens_per_step, 256)
+    in_process = bool(args.one or args.smoke)
     t_start = time.perf_counter()
-    peak = measure_bf16_peak(device)
+    peak = measure_bf16_peak(device) if in_process else {"tflops": None, "note": "measured in each row's process"}
     result: dict[str, Any] = {
         "benchmark": "bench_qlora", "date": time.strftime("%Y-%m-%d"), "versions": versions(),
         "command": "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv if argv is not None else sys.argv[1:])),
-        "lora": LORA, "length_distribution": LENGTH_DIST, "bf16_peak": peak,
-        "liger_available": liger_available(),
+        "trainer": "helpers.training.trainer.make_trainer (trl.SFTTrainer)", "lora": LORA,
+        "length_distribution": LENGTH_DIST, "bf16_peak": peak, "repeats": args.repeats,
         "flops_convention": "4*N_matmul + 6*N_lora + 6*n_layers*d_attn*L per token (causal, no recompute, no padding)",
         "runs": [],
     }
@@ -334,33 +310,48 @@ def main(argv: list[str] | None = None) -> int:
                 result["runs"].append({"shape": shape_name, "seq_len": seq_len, "variant": name, "skipped": "deadline"})
                 continue
             t0 = time.perf_counter()
-            try:
-                row = run_one(shape_name, seq_len, name, VARIANTS[name.split("@")[0]], args, device, peak)
-            except Exception as exc:  # noqa: BLE001 - record and go on to the next run
-                traceback.print_exc()
-                row = {"shape": shape_name, "seq_len": seq_len, "variant": name, "error": f"{type(exc).__name__}: {exc}"[:500]}
-                if device == "cuda":
-                    torch.cuda.empty_cache()
+            if in_process:
+                try:
+                    row = run_one(shape_name, seq_len, name, args, device, peak)
+                    row["bf16_peak_tflops"] = peak.get("tflops")
+                except Exception as exc:  # noqa: BLE001 - record and go on to the next run
+                    traceback.print_exc()
+                    row = {"shape": shape_name, "seq_len": seq_len, "variant": name, "error": f"{type(exc).__name__}: {exc}"[:500]}
+            else:
+                row = median_row([one_process(shape_name, seq_len, name, args) for _ in range(args.repeats)])
             row["wall_s"] = round(time.perf_counter() - t0, 1)
             result["runs"].append(row)
             print(json.dumps({k: row.get(k) for k in ("shape", "seq_len", "variant", "tokens_per_s", "s_per_step_median",
-                                                     "peak_reserved_gib", "mfu", "padding_frac", "wall_s", "error")}), flush=True)
+                                                     "peak_reserved_gib", "mfu", "wall_s", "error")}), flush=True)
             out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print_table(result)
+    add_ratios(result)
+    out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if not args.one:
+        print_table(result)
     return 0 if all("error" not in r for r in result["runs"]) else 1
+
+
+def add_ratios(result: dict[str, Any]) -> None:
+    """Each row's tokens/s over the same shape's ``trl-docs+liger`` row (TRL by its docs, with Liger)."""
+    ref = {(r["shape"], r["seq_len"]): r["tokens_per_s"] for r in result["runs"]
+           if r.get("variant") == "trl-docs+liger" and r.get("tokens_per_s")}
+    for r in result["runs"]:
+        base = ref.get((r.get("shape"), r.get("seq_len")))
+        if base and r.get("tokens_per_s"):
+            r["x_trl_docs_liger"] = round(r["tokens_per_s"] / base, 3)
 
 
 def print_table(result: dict[str, Any]) -> None:
     """A short plain-text table of the runs."""
-    print(f"bf16 peak: {result['bf16_peak'].get('tflops')} TFLOP/s; {result['versions'].get('gpu')}")
-    print(f"{'shape':12} {'len':>5} {'variant':22} {'tok/s':>8} {'s/step':>7} {'GiB':>6} {'MFU':>6} {'pad':>5}")
+    print(f"{result['versions'].get('gpu')}; medians of {result['repeats']} fresh processes")
+    print(f"{'shape':12} {'len':>5} {'variant':24} {'tok/s':>8} {'x TRL':>6} {'s/step':>7} {'GiB':>6} {'MFU':>6}")
     for r in result["runs"]:
         if "tokens_per_s" not in r:
-            print(f"{r['shape']:12} {r['seq_len']:>5} {r['variant']:22} {r.get('error') or r.get('skipped')}")
+            print(f"{r['shape']:12} {r['seq_len']:>5} {r['variant']:24} {str(r.get('error') or r.get('skipped'))[:200]}")
             continue
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "-"
-        print(f"{r['shape']:12} {r['seq_len']:>5} {r['variant']:22} {r['tokens_per_s']:>8.0f} "
-              f"{r['s_per_step_median']:>7.3f} {r.get('peak_reserved_gib', '-')!s:>6} {mfu:>6} {r['padding_frac']:>5.2f}")
+        print(f"{r['shape']:12} {r['seq_len']:>5} {r['variant']:24} {r['tokens_per_s']:>8.0f} {r.get('x_trl_docs_liger', '-')!s:>6} "
+              f"{r['s_per_step_median']:>7.3f} {r.get('peak_reserved_gib', '-')!s:>6} {mfu:>6}")
 
 
 if __name__ == "__main__":

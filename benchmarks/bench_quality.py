@@ -44,19 +44,17 @@ def build_rows(source: Path | None, n: int) -> list[dict]:
 
 def timed(path: Path, tmp: Path, tag: str, **kw: object) -> tuple[object, float, float]:
     """Cold then warm run of :func:`helpers.data.quality.run_checks` with an empty embedding cache."""
-    from helpers.data import quality
+    from helpers.core.config import load_profile
+    from helpers.data.quality import run_checks
 
-    original = quality._embedding_cache_path
-    quality._embedding_cache_path = lambda: tmp / f"embeddings-{tag}.npz"  # empty: the cold figure is honest
-    try:
-        t0 = time.perf_counter()
-        report = quality.run_checks(path, **kw)
-        cold = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        quality.run_checks(path, **kw)  # a re-run: every text cached
-        return report, cold, time.perf_counter() - t1
-    finally:
-        quality._embedding_cache_path = original
+    kw = {"profile": load_profile(check_hardware=False),
+          "embedding_cache": tmp / f"embeddings-{tag}.npz", **kw}  # empty: the cold figure is honest
+    t0 = time.perf_counter()
+    report = run_checks(path, **kw)
+    cold = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    run_checks(path, **kw)  # a re-run: every text cached
+    return report, cold, time.perf_counter() - t1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,18 +85,18 @@ def main() -> int:
     def train_nf4() -> dict:
         from helpers.data.loading import load_split
         from helpers.core.models import load_causal_lm, load_tokenizer
-        from helpers.training.train import TrainSettings, attach_lora, efficiency, train
+        from helpers.training.settings import TrainSettings
+        from helpers.training.trainer import train
 
         s = TrainSettings.from_profile(profile, max_steps=6, save_steps=2, eval_steps=3)
         base = load_causal_lm(profile)
         assert getattr(base, "is_loaded_in_4bit", False), "base model is not 4-bit"
-        model = attach_lora(base, s)
         tok = load_tokenizer(profile.model)
         torch.cuda.reset_peak_memory_stats()
-        r = train(model, tok, load_split("train", limit=200), load_split("eval"), s, work / "adapter", device="cuda")
+        r, model = train(base, tok, load_split("train", limit=200), load_split("eval"), s, work / "adapter", device="cuda")
         ckpts = sorted(p.name for p in (work / "adapter" / "checkpoints").glob("checkpoint-*"))
         return {"global_step": r.global_step, "seconds": round(r.seconds, 1), "peak_gb": r.peak_memory_gb,
-                "checkpoints": ckpts, "recipe": efficiency(s, "cuda").to_dict(),
+                "checkpoints": ckpts, "sft_config": {k: str(v) for k, v in s.sft_kwargs("x", "cuda").items()},
                 "lora_dtype": str(next(p for n, p in model.named_parameters() if "lora_A" in n).dtype),
                 "final_loss": [h["loss"] for h in r.log_history if "loss" in h][-1]}
 
@@ -123,20 +123,21 @@ def main() -> int:
         from helpers.data.loading import load_split
         from helpers.core.models import load_causal_lm, load_tokenizer
         from helpers.core.oom import OutOfMemory
-        from helpers.training.train import TrainSettings, attach_lora, dry_run
+        from helpers.training.settings import TrainSettings
+        from helpers.training.trainer import dry_run
 
         tok = load_tokenizer(profile.model)
-        model = attach_lora(load_causal_lm(profile), TrainSettings.from_profile(profile))
+        model = load_causal_lm(profile)
         rows = load_split("train", limit=64)
         before = torch.cuda.memory_allocated()
         huge = TrainSettings.from_profile(profile, batch_size=2048, max_seq_len=8192, packing=True)
         try:
-            dry_run(model, tok, rows, huge, "cuda")
+            dry_run(model, tok, rows * 64, huge, "cuda")
             raise AssertionError("expected an out-of-memory error")
         except OutOfMemory as exc:
             message = str(exc)
         after = torch.cuda.memory_allocated()
-        ok_step = dry_run(model, tok, rows, TrainSettings.from_profile(profile, batch_size=2, max_seq_len=512), "cuda")
+        ok_step, _ = dry_run(model, tok, rows, TrainSettings.from_profile(profile, batch_size=2, max_seq_len=512), "cuda")
         return {"message": message, "allocated_before_gb": round(before / 2**30, 2),
                 "allocated_after_oom_gb": round(after / 2**30, 2), "next_step": ok_step}
 

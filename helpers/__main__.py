@@ -11,16 +11,18 @@ import argparse
 import importlib
 import sys
 from typing import Callable, Sequence
+
 from helpers.core.errors import USER_ERRORS
+from helpers.data.tasks import TASK_VIEWS
 
 # command name -> ("module:function", help). Each function takes the parsed args, returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("helpers.core.doctor:cli_doctor", "check this machine: Python, torch, CUDA, 4-bit, disk, models"),
     "provision": ("helpers.core.doctor:cli_provision", "prepare the offline models (convert SmolLM2 once)"),
-    "quality": ("helpers.data.quality:cli_quality", "data-quality checks on a JSONL or CSV file"),
-    "evaluate": ("helpers.evaluation.metrics:cli_evaluate", "score predictions against references"),
+    "quality": ("helpers.data.quality.cli:cli_quality", "data-quality checks on a JSONL or CSV file"),
+    "evaluate": ("helpers.evaluation.evaluate_cli:cli_evaluate", "score predictions against references"),
     "gate": ("helpers.evaluation.gate:cli_gate", "golden-set regression gate for a run"),
-    "train": ("helpers.training.train:cli_train", "train the course adapter (resumable) without a notebook"),
+    "train": ("helpers.training.job:cli_train", "train the course adapter (resumable) without a notebook"),
     "course": ("helpers.course:cli_course", "execute every notebook in order and write summary.json"),
 }
 
@@ -40,7 +42,7 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM checks")
         c.add_argument("--json", action="store_true", help="print the contract's JSON")
     elif name == "evaluate":
-        p.add_argument("--task", required=True, choices=["classification", "extraction", "summarisation"])
+        p.add_argument("--task", required=True, choices=TASK_VIEWS)
         p.add_argument("--predictions", required=True)
         p.add_argument("--references", required=True)
         p.add_argument("--no-semantic", action="store_true", help="summarisation: skip the MiniLM similarity")

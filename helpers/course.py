@@ -17,6 +17,7 @@ from pathlib import Path
 from helpers.core.config import load_profile
 from helpers.core.paths import course_home
 from helpers.core.runs import new_run
+from helpers.evaluation.summary import write_summary
 
 CELL_TIMEOUT_S = 3 * 3600
 
@@ -49,8 +50,6 @@ def execute_notebook(path: Path, out_path: Path, timeout: int = CELL_TIMEOUT_S) 
 
 def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None) -> Path:
     """Execute the notebooks in order and write ``summary.json``; returns the run folder (README)."""
-    from helpers.evaluation.summary import write_summary
-
     profile = load_profile(profile_name)
     run = new_run(profile.name)
     os.environ["COURSE_PROFILE"] = profile.name

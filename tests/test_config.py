@@ -50,7 +50,7 @@ def test_every_profile_is_valid(name):
     import torch
 
     from helpers.core.models import MODELS
-    from helpers.training.train import TARGET_PRESETS
+    from helpers.training.settings import TARGET_PRESETS
 
     p = get_profile(name)
     assert p.name == name

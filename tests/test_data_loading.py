@@ -155,3 +155,15 @@ def test_cli_exit_2_with_one_line(name: str) -> None:
     assert proc.stdout == ""
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_load_objects_validates_rows_in_memory_like_file_lines():
+    from helpers.data.loading import load_objects
+
+    loaded = load_rows(CORPUS.parent.parent / "data" / "support" / "train.jsonl").rows[:2]
+    result = load_objects([{"input": "a", "output": "b"}, {"input": "only"}, [1, 2], loaded[1]])
+    assert [r["line"] for r in result.rows] == [1, loaded[1]["line"]]  # a loaded row keeps its own line
+    assert result.rows[1] is loaded[1] and result.rows[0]["output"] == "b"
+    assert [(i.line, i.check) for i in result.issues] == [(2, "missing_field"), (3, "malformed_row")]
+    assert result.n_lines == 4 and str(result.path) == "<rows>"
+    assert not load_objects([]).rows

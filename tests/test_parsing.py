@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.data.text import load_schema, normalise_label, parse_json_output
+from helpers.data.text import load_schema, normalise_label, normalise_text, parse_json_output, strip_fence
 
 OBJ = {"order_id": "A-1", "product": "kettle", "sentiment": None}
 TEXT = json.dumps(OBJ)
@@ -107,3 +107,43 @@ def test_load_schema_fallback_and_file(tmp_path, monkeypatch):
         json.dumps({"fields": ["a", "b"], "labels": {"b": ["x", "y"]}}), encoding="utf-8")
     schema = load_schema("support")
     assert schema["fields"] == ["a", "b"] and schema["labels"] == {"b": ["x", "y"]}
+
+
+# --------------------------------------------------------------------------- the one normaliser
+@pytest.mark.parametrize("a,b", [
+    ("Refund, please!", "refund please"),
+    ("  damaged_item ", "Damaged-Item"),        # "_" and "-" both become spaces
+    ("Straße ‘late’…", "STRASSE late"),         # case folded; unicode punctuation too
+    ("a\tb\n\nc", "a b c"),
+])
+def test_normalise_text_matches(a, b):
+    assert normalise_text(a) == normalise_text(b)
+
+
+@pytest.mark.parametrize("a,b", [("refund", "refunds"), ("order 1001", "order 1002"), ("a b", "ab")])
+def test_normalise_text_keeps_words_apart(a, b):
+    assert normalise_text(a) != normalise_text(b)
+
+
+def test_normalise_text_keep_inner_punctuation_is_the_value_rule():
+    keep = {"keep_inner_punctuation": True}
+    assert normalise_text(' "Cancel_order." ', **keep) == normalise_text("cancel-order", **keep) == "cancel order"
+    assert normalise_text("3.5", **keep) != normalise_text("35", **keep)        # inner punctuation counts
+    assert normalise_text("a/b", **keep) != normalise_text("a b", **keep)
+    assert normalise_text("a/b") == normalise_text("a b")                       # ... unlike in the default
+
+
+# --------------------------------------------------------------------------- one fence, one parser
+def test_strip_fence_only_unwraps_a_whole_fence():
+    assert strip_fence(f"```json\n{TEXT}\n```") == TEXT
+    assert strip_fence(f"  ```\n{TEXT}\n```\n") == TEXT
+    assert strip_fence(f"Here: ```json\n{TEXT}\n```") == f"Here: ```json\n{TEXT}\n```"   # prose around it
+    assert strip_fence(TEXT) == TEXT
+
+
+def test_strict_with_allow_fence_is_the_training_output_rule():
+    assert parse_json_output(f"```json\n{TEXT}\n```", strict=True, allow_fence=True) == OBJ
+    assert parse_json_output(TEXT, strict=True, allow_fence=True) == OBJ
+    for text in (f"Here is the JSON: {TEXT}", "```json\n" + TEXT[:-3], "{'a': 1}", '{"a": 1,}', "[1]"):
+        assert parse_json_output(text, strict=True, allow_fence=True) is None, text
+    assert parse_json_output("[" * 100_000, strict=True) is None  # too deep for json: no object, no crash

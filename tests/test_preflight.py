@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 
+from helpers.core.config import get_profile
 from helpers.training import preflight as pf
+from helpers.training.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -26,7 +26,7 @@ def _measured_runs() -> list[dict]:
     runs = []
     for path in sorted(RESULTS.glob("qlora_*.json")):
         for run in json.loads(path.read_text(encoding="utf-8"))["runs"]:
-            if "peak_reserved_gib" not in run:
+            if "peak_reserved_gib" not in run or "config" not in run:  # qlora_h200_trl_*: see below
                 continue
             recipe = run["config"]["packing"] and not run["config"]["upcast"]
             clean_baseline = run["variant"] == "baseline" and run["leftover_before_build_gib"] < 0.1
@@ -35,8 +35,35 @@ def _measured_runs() -> list[dict]:
     return runs
 
 
+def _trl_runs() -> list[dict]:
+    """The runs through the course's trainer (TRL's SFTTrainer), each with its TrainSettings switches."""
+    runs = []
+    for path in sorted(RESULTS.glob("qlora_h200_trl_*.json")):
+        runs += [r for r in json.loads(path.read_text(encoding="utf-8"))["runs"] if "peak_reserved_gib" in r]
+    return runs
+
+
+def _bench_settings(run: dict) -> TrainSettings:
+    """The real TrainSettings object benchmarks/bench_qlora.py trained that row with."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_qlora
+
+    return bench_qlora.settings_for(run["variant"], run["seq_len"], run["tokens_per_step_budget"], 11, "cuda")
+
+
 def test_results_exist() -> None:
     assert len(_measured_runs()) >= 8
+    assert {(r["shape"], r["variant"]) for r in _trl_runs()} >= {
+        ("llama3-8b", "trl-docs+liger"), ("llama3-8b", "recipe-24gb"), ("qwen2.5-14b", "recipe-24gb")}
+
+
+@pytest.mark.parametrize("run", _trl_runs(), ids=lambda r: f"trl-{r['shape']}-{r['variant']}")
+def test_memory_estimate_for_the_trainers_settings_within_15_percent(run: dict) -> None:
+    """The notebook's preflight (estimate_for_settings on a TrainSettings) against fresh-process peaks."""
+    est = pf.estimate_for_settings(_shape(run["shape"]), _bench_settings(run), device="cuda")
+    assert est.reserved == pytest.approx(run["peak_reserved_gib"], rel=0.15)
 
 
 @pytest.mark.parametrize("run", _measured_runs(), ids=lambda r: f"{r['shape']}-{r['seq_len']}-{r['variant']}")
@@ -110,25 +137,34 @@ def test_time_cost_scales_with_tokens_and_card() -> None:
     h = pf.estimate_time_cost(shape, 1e6, "h200", checkpointing=True)
     assert b["hours"] == pytest.approx(2 * a["hours"], rel=0.01)
     assert h["tokens_per_s"] > a["tokens_per_s"]
-    measured = json.loads((RESULTS / "qlora_h200_fresh_llama3-8b_2048_recipe-24gb-max.json").read_text())["runs"][0]["tokens_per_s"]
+    runs = json.loads((RESULTS / "qlora_h200_trl_llama3-8b.json").read_text())["runs"]
+    measured = next(r["tokens_per_s"] for r in runs if r["variant"] == "recipe-24gb")
     assert h["tokens_per_s"] == pytest.approx(measured, rel=0.15)  # the H200 estimate reproduces the run
     with pytest.raises(KeyError):
         pf.estimate_time_cost(shape, 1e6, "no-such-gpu")
 
 
 def test_settings_helpers_for_notebook_03() -> None:
-    s = SimpleNamespace(batch_size=4, max_seq_len=1024, lora_r=16, lora_targets="all-linear", quantization="nf4",
-                        gradient_checkpointing=True, extra={"fused_loss": True, "packing": True})
+    s = TrainSettings.from_profile(get_profile("gpu-24gb"), batch_size=4, max_seq_len=1024)
     est = pf.estimate_for_settings(_shape("qwen2.5-14b"), s, mean_tokens=300)
-    plain = pf.estimate_for_settings(_shape("qwen2.5-14b"), SimpleNamespace(**{**vars(s), "extra": {}}))
-    assert pf.fits(plain, "cuda", memory_gib=24)["fits"] is False  # 4 x 1024 x 152k logits do not fit
     plan = pf.plan_time_cost(n_rows=1000, mean_tokens=300, batch_size=16, tokens_per_s=2500, price_per_hour=0.4)
     assert plan["steps"] == 63 and plan["minutes"] > 0
     fit = pf.fits(est, "cuda", memory_gib=24)
     assert fit["fits"] is True and "GiB" in fit["message"]
     assert pf.fits(est, "cuda", memory_gib=8)["fits"] is False
+    no_ckpt = pf.estimate_for_settings(_shape("qwen2.5-14b"), s.replace(gradient_checkpointing=False))
+    assert no_ckpt.reserved > est.reserved
     html = pf.report_html(est, plan, fit, pf.gpu_table(_shape("qwen2.5-14b"), s))
     assert "<table>" in html and "RTX 4090" in html
+
+
+def test_fewer_lora_targets_give_fewer_parameters_in_the_estimate() -> None:
+    """The preflight reads the training settings' own preset table ("q,v" was once estimated as all-linear)."""
+    shape = pf.ModelShape.from_config(_shape("llama3-8b"))
+    counts = {p: shape.lora_params(16, p) for p in ("q,v", "attention", "all-linear")}
+    assert counts["q,v"] < counts["attention"] < counts["all-linear"]
+    with pytest.raises(ValueError, match="lora_targets"):
+        shape.lora_params(16, "qv")
 
 
 def test_bf16_adapters_and_no_dropout_lower_the_estimate() -> None:
@@ -138,7 +174,6 @@ def test_bf16_adapters_and_no_dropout_lower_the_estimate() -> None:
     both = pf.estimate_memory(shape, 2, 2048, checkpointing="off", adapter_dtype="bfloat16", lora_dropout=0.0)
     assert fp32.activations > bf16.activations > both.activations
     assert bf16.lora_and_optimizer < fp32.lora_and_optimizer
-    s = SimpleNamespace(batch_size=2, max_seq_len=2048, lora_r=16, lora_targets="all-linear", quantization="nf4",
-                        gradient_checkpointing=False, adapter_dtype="bfloat16", lora_dropout=0.0,
-                        extra={"fused_loss": True, "packing": True})
+    s = TrainSettings.from_profile(get_profile("gpu-80gb"), batch_size=2, max_seq_len=2048, lora_dropout=0.0,
+                                   gradient_checkpointing=False)
     assert pf.estimate_for_settings(shape, s).reserved == both.reserved

@@ -251,3 +251,12 @@ def test_training_messages_are_the_finetune_prompt_plus_the_answer():
     assert msgs[:-1] == build_messages(row["input"], cfg)  # the adapter is asked exactly as taught
     assert msgs[-1] == {"role": "assistant", "content": row["output"]}
 
+
+
+def test_assert_disjoint_compares_inputs_with_the_course_normaliser():
+    scored = support_rows(2)
+    same = dict(support_rows(1, start=30)[0], input=scored[0]["input"].replace(" ", "_") + " …")
+    with pytest.raises(SettingsError, match="t-30"):  # "_" and unicode punctuation are ignored, as in notebook 01
+        assert_disjoint([same], scored)
+    other = dict(support_rows(1, start=31)[0], input=scored[0]["input"] + " again")
+    assert_disjoint([other], scored)  # one more word: a different input

@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 
+from helpers.core.config import load_profile
 from helpers.data import quality as q
 from helpers.data.loading import load_rows
+from helpers.data.quality import embeddings as qemb
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPPORT = ROOT / "data" / "support"
+CI = load_profile("ci", check_hardware=False)  # the profile every check is run with (max_seq_len, tokenizer)
 
 
 def J(**kw: Any) -> str:
@@ -52,7 +55,7 @@ def checks_of(rows: list[dict[str, Any]], **kw: Any) -> dict[str, list[int]]:
     kw.setdefault("tokenizer", WordTokenizer())
     kw.setdefault("max_seq_len", 512)
     kw.setdefault("use_embeddings", False)
-    return q.run_checks(rows, **kw).flagged()
+    return q.run_checks(rows, profile=CI, **kw).flagged()
 
 
 def test_clean_rows_have_no_findings() -> None:
@@ -117,7 +120,7 @@ def test_inconsistent_json_format() -> None:
     rows[5]["output"] = "```json\n" + rows[5]["output"] + "\n```"  # code fence
     o6 = json.loads(rows[6]["output"])
     rows[6]["output"] = json.dumps({k.upper() if k == "product" else k: v for k, v in o6.items()})  # key casing
-    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False)
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False, profile=CI)
     f = report.finding("inconsistent_format")
     assert f is not None and f.rows == [4, 5, 6, 7] and report.finding("invalid_json_output") is None
     for line, fixed in f.extra["fixes"].items():  # the suggested fix is in the dominant style
@@ -165,7 +168,7 @@ def test_pii_does_not_fire(text: str) -> None:
 def test_pii_check_and_redaction() -> None:
     rows = clean_rows()
     rows[1]["input"] += " Email me: bob@example.com"
-    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False)
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False, profile=CI)
     f = report.finding("pii")
     assert f.rows == [2] and "[EMAIL]" in f.extra["fixes"][2]["input"]
 
@@ -195,7 +198,8 @@ def test_distribution_shift_without_embeddings(tmp_path: Path) -> None:
     assert "distribution_shift" not in checks_of(rows, production_path=prod)
     shifted = [{"input": "long " * 80 + str(i), "output": J(issue_type="billing")} for i in range(8)]
     prod.write_text("".join(json.dumps(x) + "\n" for x in shifted), encoding="utf-8")
-    report = q.run_checks(rows, production_path=prod, tokenizer=WordTokenizer(), max_seq_len=5000, use_embeddings=False)
+    report = q.run_checks(rows, production_path=prod, tokenizer=WordTokenizer(), max_seq_len=5000,
+                          use_embeddings=False, profile=CI)
     f = report.finding("distribution_shift")
     assert f is not None and f.rows == [] and "label mix" in f.message and "lengths" in f.message
 
@@ -213,7 +217,7 @@ def embed_report(tmp_path_factory: pytest.TempPathFactory) -> q.QualityReport:
     prod = tmp / "prod.jsonl"
     prod.write_text("".join(json.dumps({"input": t}) + "\n" for t in [
         rows[0]["input"], "What is the capital of Mongolia?", "Write me a poem about the sea."]), encoding="utf-8")
-    return q.run_checks(rows, eval_path=ev, production_path=prod, tokenizer=WordTokenizer(), max_seq_len=512)
+    return q.run_checks(rows, eval_path=ev, production_path=prod, tokenizer=WordTokenizer(), max_seq_len=512, profile=CI)
 
 
 def test_embedding_near_duplicate_needs_same_identifiers(embed_report: q.QualityReport) -> None:
@@ -251,7 +255,8 @@ def test_decisions_write_new_files_only(tmp_path: Path) -> None:
     lines.append(json.dumps({"id": "x", "input": rows[3]["input"] + " ", "output": json.dumps(json.loads(rows[3]["output"]), indent=2)}))
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     before = (hashlib.sha256(src.read_bytes()).hexdigest(), src.stat().st_mtime_ns)
-    out = q.clean_file(src, run_dir=tmp_path / "run", tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False)
+    out = q.clean_file(src, run_dir=tmp_path / "run", profile=CI, tokenizer=WordTokenizer(), max_seq_len=512,
+                       use_embeddings=False)
     assert (hashlib.sha256(src.read_bytes()).hexdigest(), src.stat().st_mtime_ns) == before
     cleaned = load_rows(out["paths"]["cleaned"]).rows
     assert len(cleaned) == 8 and out["paths"]["cleaned"].parent == tmp_path / "run" / "quality"
@@ -300,7 +305,7 @@ def test_cli_contract_and_file_untouched(tmp_path: Path, capsys: pytest.CaptureF
 def test_recall_and_precision_on_raw_train() -> None:
     manifest = json.loads((SUPPORT / "defects_manifest.json").read_text(encoding="utf-8"))
     eval_path = SUPPORT / "eval.jsonl"
-    report = q.run_checks(SUPPORT / "raw_train.jsonl", eval_path=eval_path if eval_path.exists() else None)
+    report = q.run_checks(SUPPORT / "raw_train.jsonl", eval_path=eval_path if eval_path.exists() else None, profile=CI)
     scores = q.score_against_manifest(report, manifest)
     assert scores["recall"] >= 0.95, scores
     assert scores["precision"] >= 0.90, scores
@@ -312,7 +317,7 @@ def test_panel_wraps_the_plain_functions(tmp_path: Path) -> None:
     rows = clean_rows()
     rows.append(R(9, rows[1]["input"].upper(), J(order_id="ORD-20001", issue_type="late_delivery")))
     rows.append(R(10, rows[2]["input"], rows[2]["output"]))
-    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False)
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, use_embeddings=False, profile=CI)
     assert finding_groups(report, "conflicting_label") == [[2, 9]]
     assert "line 9" in render_group(report, "conflicting_label", 0)
     panel = quality_panel(report, run_dir=tmp_path)
@@ -334,15 +339,16 @@ def test_only_inputs_that_can_pair_are_embedded(monkeypatch: pytest.MonkeyPatch,
     # lines 2 and 9 share {ord-20001}; every other order id is unique, so only they need vectors
     assert [r["line"] for r, n in zip(rows, need_train) if n] == [2, 9] and need_eval == []
     seen: list[list[str]] = []
-    real = q._embed
+    real = qemb._embed
 
-    def spy(texts: list[str], use_cache: bool = True) -> Any:
+    def spy(texts: list[str], cache: Any = True) -> Any:
         seen.append(list(texts))
-        return real(texts, use_cache)
+        return real(texts, cache)
 
-    monkeypatch.setattr(q, "_embed", spy)
-    monkeypatch.setattr(q, "_embedding_cache_path", lambda: tmp_path / "cache.npz")
-    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512)
+    monkeypatch.setattr(qemb, "_embed", spy)
+    report = q.run_checks(rows, tokenizer=WordTokenizer(), max_seq_len=512, embedding_cache=tmp_path / "cache.npz",
+                          profile=CI)
+    assert (tmp_path / "cache.npz").exists()  # the cache file asked for, not the course cache
     assert seen == [[rows[1]["input"], rows[8]["input"]]]
     assert report.flagged().get("near_duplicate") == [9]  # still found, as with every row embedded
     assert any("embedded 2 of 9 inputs" in n for n in report.notices)

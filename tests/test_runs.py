@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.core.errors import DataError
 from helpers.core.runs import (
     CURRENT_FILE,
+    append_jsonl,
     current_run,
     library_versions,
     make_run_id,
@@ -20,6 +22,7 @@ from helpers.core.runs import (
     start_course_run,
     write_json,
     write_jsonl,
+    write_text,
 )
 
 
@@ -152,3 +155,37 @@ def test_stage_done_only_after_metrics_json(runs_tmp):
     write_json(run / "baseline" / "metrics.json", {"eval": {}})
     assert stage_done(run, "baseline") and stage_done(str(run), "baseline")
     assert not stage_done(run, "adapter")  # stages are independent
+
+
+# --------------------------------------------------------------------------- the one JSONL reader
+def test_read_jsonl_names_file_and_line_of_a_bad_row(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('\ufeff{"id": "a"}\n\n{"id": "b", "x": [1]}\n', encoding="utf-8")  # BOM, blank line
+    assert read_jsonl(path, require=("id",)) == [{"id": "a"}, {"id": "b", "x": [1]}]
+    for body, words in [('{"id": "a"}\n{"id": broken\n', "p.jsonl:2: not valid JSON"),
+                        ('{"id": "a"}\n[1, 2]\n', "p.jsonl:2: expected a JSON object"),
+                        ('{"id": "a"}\n\n{"x": 1}\n', "p.jsonl:3: the row has no 'id'")]:
+        path.write_text(body, encoding="utf-8")
+        with pytest.raises(DataError, match=words) as err:
+            read_jsonl(path, require=("id",))
+        assert "\n" not in str(err.value)
+
+
+def test_read_jsonl_can_skip_bad_lines_and_append_jsonl_adds_whole_lines(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_jsonl(path, {"id": "1", "text": "café"})
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "half a li')  # what a crashed writer leaves
+    assert read_jsonl(path, skip_bad_lines=True) == [{"id": "1", "text": "café"}]
+    with pytest.raises(DataError):
+        read_jsonl(path)
+    path.write_text('{"id": "1"}\n{"no_id": 2}\n', encoding="utf-8")
+    append_jsonl(path, {"id": "3"})
+    assert read_jsonl(path, skip_bad_lines=True, require=("id",)) == [{"id": "1"}, {"id": "3"}]
+
+
+def test_write_text_is_atomic_and_leaves_no_temp_file(tmp_path):
+    path = write_text(tmp_path / "d" / "summary.md", "# one\n")
+    assert path.read_text(encoding="utf-8") == "# one\n" and _files(path.parent) == ["summary.md"]
+    write_text(path, "# two\n")
+    assert path.read_text(encoding="utf-8") == "# two\n" and _files(path.parent) == ["summary.md"]

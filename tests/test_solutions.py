@@ -77,11 +77,12 @@ def test_01_data_quality_script_functions():
     """The runnable companion guide/solutions/01_data_quality.py (exercises 1 and 3)."""
     import runpy
 
+    from helpers.core.config import load_profile
     from helpers.data.loading import load_rows, split_path
     from helpers.data.quality import run_checks
 
     mod = runpy.run_path(str(SOLUTIONS / "01_data_quality.py"), run_name="solution_01")
-    report = run_checks(split_path("raw_train"), use_embeddings=False)
+    report = run_checks(split_path("raw_train"), use_embeddings=False, profile=load_profile("ci", check_hardware=False))
     biggest = mod["exercise_1"](report)
     assert re.match(r"^\w+: \d+ rows$", biggest)
     assert mod["check_answer_not_in_input"](load_rows(split_path("train")).rows) is None
@@ -91,10 +92,11 @@ def test_01_data_quality_script_functions():
 def test_01_data_quality_script_exercise_2():
     import runpy
 
+    from helpers.core.config import load_profile
     from helpers.data.loading import split_path
 
     mod = runpy.run_path(str(SOLUTIONS / "01_data_quality.py"), run_name="solution_01")
-    out = mod["exercise_2"](split_path("raw_train"))
+    out = mod["exercise_2"](split_path("raw_train"), load_profile("ci", check_hardware=False))
     assert set(out) == {"found only with embeddings", "near_duplicate rows at 0.9", "conflicting_label rows at 0.9"}
 
 
@@ -117,13 +119,15 @@ def test_03_lora_targets_and_scale(tiny_profile):
     ns = run_blocks("03_qlora_training", {"profile": tiny_profile})
     counts = ns["counts"]
     assert counts["q,v"]["trainable"] < counts["attention"]["trainable"] < counts["all-linear"]["trainable"]
+    from peft import get_peft_model
+
     from helpers.core.models import load_causal_lm
-    from helpers.training.train import TrainSettings, attach_lora
+    from helpers.training.settings import TrainSettings
 
     scale = ns["lora_scale"]
     for r, alpha, want in [(16, 32, 2.0), (32, 32, 1.0), (32, 64, 2.0)]:
-        s = TrainSettings.from_profile(tiny_profile, lora_r=r, lora_alpha=alpha)
-        assert scale(attach_lora(load_causal_lm(tiny_profile), s)) == pytest.approx(want)
+        lora = TrainSettings.from_profile(tiny_profile, lora_r=r, lora_alpha=alpha).lora_config()
+        assert scale(get_peft_model(load_causal_lm(tiny_profile), lora)) == pytest.approx(want)
 
 
 def test_04_evaluation_on_a_fabricated_run(runs_tmp):

@@ -68,3 +68,13 @@ def test_partial_run_still_writes_a_summary(runs):
     assert s["baseline"]["golden"] and s["primary_metric"] == "field_accuracy"
     md = (run / "summary.md").read_text()
     assert "INCOMPLETE" in md and "03_qlora_training" in md
+
+
+def test_numeric_metrics_is_the_one_filter_for_summary_and_gate():
+    from helpers.evaluation.compare import numeric_metrics
+
+    raw = {"field_accuracy": 0.5, "n": 3, "tokens_per_s": 140.2, "flag": True, "name": "x",
+           "nan": float("nan"), "inf": float("inf"), "neg": -0.1}
+    assert numeric_metrics(raw) == {"field_accuracy": 0.5, "n": 3.0, "tokens_per_s": 140.2, "neg": -0.1}
+    assert numeric_metrics(raw, unit_interval=True) == {"field_accuracy": 0.5}  # what the gate compares
+    assert numeric_metrics(None) == {} and numeric_metrics({"flag": False}) == {}

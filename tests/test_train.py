@@ -15,8 +15,10 @@ import pytest
 
 from conftest import support_rows
 from helpers.core.errors import SettingsError
-from helpers.prompting.prompts import finetune_config, training_messages
-from helpers.training.train import IGNORE_INDEX, TrainSettings, encode_example, resolve_targets
+from helpers.prompting.prompts import finetune_config
+from helpers.training.collate import IGNORE_INDEX, FixedShapeCollator
+from helpers.training.dataset import encode_example, sft_dataset
+from helpers.training.settings import TARGET_PRESETS, TrainSettings, target_modules
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +28,27 @@ def smol_tokenizer():
     return load_tokenizer("smollm2-135m")
 
 
+def _trl_prepared(tokenizer, model_dir, rows, packing):
+    """The train dataset exactly as TRL's SFTTrainer prepares it from the course's rows."""
+    from transformers import AutoModelForCausalLM
+
+    from helpers.core.config import get_profile
+    from helpers.training.trainer import make_trainer
+
+    s = TrainSettings.from_profile(get_profile("ci"), packing=packing, fixed_shape_rows=packing, max_steps=1)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return make_trainer(model, tokenizer, rows, None, s, Path(tmp))
+
+
 def test_mask_covers_exactly_the_answer_and_eos(smol_tokenizer):
     row = support_rows(1)[0]
-    ex = encode_example(smol_tokenizer, training_messages(row, finetune_config()), 512)
+    ex = encode_example(smol_tokenizer, row)
     labelled = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE_INDEX]
-    assert smol_tokenizer.decode(labelled) == row["output"] + "<|im_end|>"
+    # the answer, the end-of-turn token and the newline the chat template writes after it
+    assert smol_tokenizer.decode(labelled).rstrip("\n") == row["output"] + "<|im_end|>"
     # everything before the answer is masked, and the mask is one contiguous tail
     first = next(i for i, lab in enumerate(ex["labels"]) if lab != IGNORE_INDEX)
     assert all(lab == IGNORE_INDEX for lab in ex["labels"][:first])
@@ -39,23 +57,81 @@ def test_mask_covers_exactly_the_answer_and_eos(smol_tokenizer):
     assert row["input"] in prompt_text and prompt_text.endswith("<|im_start|>assistant\n")
 
 
-def test_long_rows_are_cut_from_the_prompt_side(smol_tokenizer):
-    row = dict(support_rows(1)[0], input="very long message " * 400)
-    ex = encode_example(smol_tokenizer, training_messages(row, finetune_config()), 128)
-    assert len(ex["input_ids"]) == 128
-    labelled = [t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != IGNORE_INDEX]
-    assert smol_tokenizer.decode(labelled) == row["output"] + "<|im_end|>"
+def test_lesson_mask_is_the_one_trl_trains_on(smol_tokenizer, tiny_model_dir):
+    """encode_example (the notebook's coloured view) against TRL's own prepared dataset."""
+    rows = support_rows(5)
+    trainer = _trl_prepared(smol_tokenizer, tiny_model_dir, rows, packing=False)
+    ours = [encode_example(smol_tokenizer, r) for r in rows]
+    theirs = [trainer.train_dataset[i] for i in range(len(rows))]
+    assert [o["input_ids"] for o in ours] == [t["input_ids"] for t in theirs]
+    assert [o["labels"] for o in ours] == [t["labels"] for t in theirs]
 
 
-def test_target_presets_resolve_to_real_module_names(tiny_model_dir):
+def test_packed_rows_keep_examples_apart(smol_tokenizer, tiny_model_dir):
+    """TRL's packing + the course's fixed-shape collator: whole examples, restarting positions, one shape."""
+    rows = support_rows(12)
+    trainer = _trl_prepared(smol_tokenizer, tiny_model_dir, rows, packing=True)
+    assert isinstance(trainer.data_collator, FixedShapeCollator)
+    packed = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
+    assert len(packed) < len(rows), "several examples share a row"
+    assert sum(len(p["seq_lengths"]) for p in packed) == len(rows), "no example dropped or split"
+    batch = trainer.data_collator(packed[:2])
+    assert batch["input_ids"].shape == (2, 512) == batch["position_ids"].shape
+    # a new example starts wherever the position restarts, and its first token carries no loss
+    starts = (batch["position_ids"][0] == 0).nonzero().flatten().tolist()
+    assert len(starts) >= len(packed[0]["seq_lengths"])
+    assert all(int(batch["labels"][0, i]) == IGNORE_INDEX for i in starts)
+    # the labelled tokens are exactly the answers of the packed examples
+    single = {tuple(t for t, lab in zip(e["input_ids"], e["labels"]) if lab != IGNORE_INDEX)
+              for e in (encode_example(smol_tokenizer, r) for r in rows)}
+    n_labels = int((batch["labels"] != IGNORE_INDEX).sum())
+    assert n_labels == sum(sum(1 for x in p["labels"] if x != IGNORE_INDEX) for p in packed[:2])
+    assert n_labels > 0 and single
+
+
+def test_target_presets_are_peft_target_modules(tiny_model_dir):
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    assert resolve_targets(model, "q,v") == ["q_proj", "v_proj"]
-    assert resolve_targets(model, "attention") == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    every = resolve_targets(model, "all-linear")
-    assert set(every) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
-    assert "lm_head" not in every
+    found = {}
+    for preset in TARGET_PRESETS:
+        model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+        lora = TrainSettings(lora_targets=preset).lora_config()
+        peft_model = get_peft_model(model, lora)
+        found[preset] = {n.rsplit(".", 1)[-1] for n, m in peft_model.named_modules() if hasattr(m, "lora_A")}
+        assert found[preset] == set(target_modules(preset)), preset
+    assert "lm_head" not in found["all-linear"]
+
+
+def test_settings_come_from_the_profile_field_by_field():
+    import dataclasses
+
+    from helpers.core.config import PROFILES
+
+    for profile in PROFILES.values():
+        s = TrainSettings.from_profile(profile)
+        shared = {f.name for f in dataclasses.fields(s)} & {f.name for f in dataclasses.fields(profile)}
+        assert len(shared) >= 14
+        assert all(getattr(s, n) == getattr(profile, n) for n in shared), profile.name
+
+
+def test_library_configs_follow_the_settings():
+    from helpers.core.config import get_profile
+
+    s = TrainSettings.from_profile(get_profile("gpu-24gb"), lora_targets="q,v", lora_dropout=0.0)
+    lora = s.lora_config()
+    assert set(lora.target_modules) == {"q_proj", "v_proj"} and lora.lora_dropout == 0.0 and lora.r == s.lora_r
+    bnb = s.bnb_config()
+    assert bnb.load_in_4bit and bnb.bnb_4bit_quant_type == "nf4" and bnb.bnb_4bit_use_double_quant
+    cpu = TrainSettings.from_profile(get_profile("cpu"))
+    assert cpu.bnb_config() is None
+    sft = cpu.sft_config("/tmp/x", "cpu")
+    assert sft.completion_only_loss and sft.packing and not sft.bf16 and sft.use_cpu
+    assert sft.max_length == cpu.max_seq_len and sft.learning_rate == cpu.learning_rate
+    assert sft.gradient_checkpointing is False and sft.optim == "adamw_torch"
+    gpu = s.sft_kwargs("/tmp/x", "cuda")  # an SFTConfig with bf16 cannot be built without a GPU
+    assert gpu["bf16"] and gpu["gradient_checkpointing"] and gpu["optim"] == "paged_adamw_8bit" and gpu["use_liger_kernel"]
+    assert s.replace(checkpoint_every=2).sft_kwargs("/tmp/x", "cuda")["gradient_checkpointing"] is False
 
 
 @pytest.mark.parametrize("change, fragment", [
@@ -63,6 +139,7 @@ def test_target_presets_resolve_to_real_module_names(tiny_model_dir):
     ({"scheduler": "warp"}, "scheduler"),
     ({"batch_size": 0}, "batch_size"),
     ({"quantization": "int3"}, "quantization"),
+    ({"packing": False}, "fixed_shape_rows"),
     ({"no_such_knob": 1}, "unknown training setting"),
 ])
 def test_bad_settings_name_the_fix(change, fragment):
@@ -83,7 +160,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     from conftest import support_rows
     from helpers.core.config import get_profile
     from helpers.core.models import load_tokenizer
-    from helpers.training.train import TrainSettings, TrainingJob
+    from helpers.training.job import TrainingJob
+    from helpers.training.settings import TrainSettings
 
     profile = get_profile("ci").replace(model={model!r})
     s = TrainSettings.from_profile(profile, max_steps=12, save_steps=2, eval_steps=100, batch_size=2,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from helpers.core.config import Profile, load_profile
 from helpers.data.loading import load_rows, split_path
-from helpers.data.quality import (
-    Finding, check_near_duplicates_and_conflicts, parse_json_object, run_checks, similar_input_groups,
-)
+from helpers.data.quality import Finding, check_near_duplicates_and_conflicts, run_checks, similar_input_groups
+from helpers.data.quality.embeddings import _embed
+from helpers.data.text import parse_json_output
 
 
 def exercise_1(report: Any) -> str:
@@ -20,13 +21,11 @@ def exercise_1(report: Any) -> str:
     return f"{biggest.check}: {len(biggest.rows)} rows"
 
 
-def exercise_2(path: Any, threshold: float = 0.9) -> dict[str, Any]:
+def exercise_2(path: Any, profile: Profile, threshold: float = 0.9) -> dict[str, Any]:
     """Practice: what embeddings add, and what a lower threshold groups."""
-    with_emb = run_checks(path, use_embeddings=True).flagged()
-    without = run_checks(path, use_embeddings=False).flagged()
+    with_emb = run_checks(path, use_embeddings=True, profile=profile).flagged()
+    without = run_checks(path, use_embeddings=False, profile=profile).flagged()
     only_emb = {c: sorted(set(with_emb.get(c, [])) - set(without.get(c, []))) for c in with_emb}
-    from helpers.data.quality import _embed
-
     rows = load_rows(path).rows
     groups = similar_input_groups(rows, _embed([r["input"] for r in rows]), threshold=threshold)
     near, conflict = check_near_duplicates_and_conflicts(rows, groups)
@@ -44,7 +43,7 @@ def check_answer_not_in_input(rows: Sequence[dict[str, Any]]) -> Finding | None:
     """Challenge: extraction rows whose output order_id does not occur in the input (hallucinated)."""
     bad = []
     for r in rows:
-        obj = parse_json_object(r["output"])
+        obj = parse_json_output(r["output"], strict=True, allow_fence=True)
         if not obj or not obj.get("order_id"):
             continue
         digits = {m.group(1) for m in ORDER_ID.finditer(r["input"])}
@@ -56,10 +55,11 @@ def check_answer_not_in_input(rows: Sequence[dict[str, Any]]) -> Finding | None:
 
 
 if __name__ == "__main__":
+    profile = load_profile()
     raw = split_path("raw_train")
-    report = run_checks(raw, use_embeddings=False)
+    report = run_checks(raw, use_embeddings=False, profile=profile)
     print("exercise 1:", exercise_1(report))
-    print("exercise 2:", exercise_2(raw))
+    print("exercise 2:", exercise_2(raw, profile))
     for split in ("raw_train", "train"):
         f = check_answer_not_in_input(load_rows(split_path(split)).rows)
         print(f"exercise 3 on {split}:", f.message if f else "no finding", f.rows[:10] if f else "")

@@ -44,7 +44,7 @@ class Profile:
     learning_rate: float
     lora_r: int
     lora_alpha: int
-    lora_targets: str  # preset name, see helpers.training.train.TARGET_PRESETS
+    lora_targets: str  # preset name, see helpers.training.settings.TARGET_PRESETS
     lora_dropout: float
     gradient_checkpointing: bool
     save_steps: int
@@ -136,7 +136,7 @@ def profile_names() -> list[str]:
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called ``name``; an unknown name raises one sentence listing the valid ones (00_setup)."""
+    """The profile called ``name``; an unknown name raises one sentence listing the valid ones (01_data_quality)."""
     try:
         return PROFILES[name]
     except KeyError:

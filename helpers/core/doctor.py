@@ -15,6 +15,8 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 
+from helpers.core.config import load_profile
+from helpers.core.models import MODELS, ModelUnavailable, local_model_path, model_status
 from helpers.core.paths import cache_dir, course_home
 
 MIN_FREE_GB = 3.0
@@ -87,12 +89,9 @@ def check_disk(min_free_gb: float = MIN_FREE_GB) -> Check:
                  "" if ok else f"free at least {min_free_gb:.0f} GiB or set COURSE_CACHE to a bigger disk")
 
 
-def check_models(profile_model: str | None = None) -> list[Check]:
-    """Which course models are available offline; only the profile's model must be (00_setup)."""
-    from helpers.core.config import load_profile
-    from helpers.core.models import MODELS, model_status
-
-    needed = {profile_model or load_profile(check_hardware=False).model, "minilm-l6"}
+def check_models(profile_model: str) -> list[Check]:
+    """Which course models are available offline; only ``profile_model`` and MiniLM must be (00_setup)."""
+    needed = {profile_model, "minilm-l6"}
     checks = []
     for m in model_status():
         must = m["model"] in needed
@@ -146,12 +145,18 @@ def check_versions() -> Check:
                  "run make install (or pip install -e .) to get the tested versions; results may differ otherwise")
 
 
-def run_doctor() -> list[Check]:
-    """Every check, in the order notebook 00 shows them (00_setup)."""
+def run_doctor(profile_model: str | None = None) -> list[Check]:
+    """Every check, in the order notebook 00 shows them (00_setup).
+
+    ``profile_model`` is the model that must be available; ``None`` means the model of the
+    profile in force (``COURSE_PROFILE``, the saved choice or the hardware), resolved here
+    because notebook 00 and ``python -m helpers doctor`` run the doctor before a profile is chosen.
+    """
     checks = [check_python(), check_torch()]
     if checks[-1].ok:
         checks += [check_cuda(), check_bnb_4bit()]
-    checks += [check_disk(), *check_models(), check_versions()]
+    model = profile_model or load_profile(check_hardware=False).model
+    checks += [check_disk(), *check_models(model), check_versions()]
     return checks
 
 
@@ -181,8 +186,6 @@ OFFLINE_MODELS = ["smollm2-135m", "minilm-l6"]
 
 def provision(model: str | None = None) -> list[str]:
     """Make the offline models ready (convert SmolLM2 once); returns the folders (00_setup)."""
-    from helpers.core.models import local_model_path
-
     keys = [model] if model else OFFLINE_MODELS
     return [str(local_model_path(k)) for k in keys]
 
@@ -193,8 +196,6 @@ def provision_status(keys: list[str] | None = None) -> list[str]:
     Unlike :func:`provision` it never raises, so notebook 00 runs on a machine that only has
     some of the models (a GPU box using ``COURSE_MODEL``, say) and says what the others need.
     """
-    from helpers.core.models import ModelUnavailable, local_model_path
-
     lines = []
     for key in keys or OFFLINE_MODELS:
         try:

@@ -22,13 +22,11 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from helpers.core.config import Profile
 from helpers.core.errors import ModelUnavailable  # noqa: F401 - raised here, defined with the others
 from helpers.core.paths import cache_dir
-
-if TYPE_CHECKING:  # pragma: no cover
-    from helpers.core.config import Profile
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def model_status() -> list[dict[str, Any]]:
 
 
 def load_tokenizer(key: str) -> Any:
-    """The tokenizer of a course model, padded on the left for batched generation (02_prompting_baseline)."""
+    """The tokenizer of a course model, padded on the left for batched generation (00_setup)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(local_model_path(key)), trust_remote_code=False)
@@ -226,8 +224,8 @@ def bnb_config(compute_dtype: str = "bfloat16") -> Any:
     )
 
 
-def load_causal_lm(profile: "Profile", quantization: str | None = None) -> Any:
-    """The profile's base model: NF4 on CUDA, fp32 on CPU unless 4-bit is asked for (02, 03).
+def load_causal_lm(profile: Profile, quantization: str | None = None) -> Any:
+    """The profile's base model: NF4 on CUDA, fp32 on CPU unless 4-bit is asked for (00_setup, 03).
 
     ``quantization`` overrides the profile ("none" or "nf4"); NF4 on a CPU works but is slow.
     """

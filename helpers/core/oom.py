@@ -25,7 +25,7 @@ GENERATE_ADVICE = ("gen_batch_size", "max_new_tokens", "a smaller model / profil
 
 
 class OutOfMemory(SettingsError):
-    """Raised after an OOM was caught and memory freed; the message names what to lower."""
+    """Raised after an OOM was caught and memory freed; the message names what to lower (03_qlora_training)."""
 
 
 def is_oom(exc: BaseException) -> bool:

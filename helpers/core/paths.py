@@ -22,20 +22,22 @@ def course_home() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def cache_dir() -> Path:
-    """Folder for converted models and caches; created on demand (00_setup)."""
-    env = os.environ.get("COURSE_CACHE")
-    path = Path(env).expanduser() if env else course_home() / ".cache"
+def _folder(env_var: str, default_name: str) -> Path:
+    """``$env_var`` or ``COURSE_HOME/default_name``, created on demand."""
+    env = os.environ.get(env_var)
+    path = Path(env).expanduser() if env else course_home() / default_name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_dir() -> Path:
+    """Folder for converted models and caches; created on demand (00_setup)."""
+    return _folder("COURSE_CACHE", ".cache")
 
 
 def runs_dir() -> Path:
     """Folder that holds one sub-folder per run; created on demand (00_setup)."""
-    env = os.environ.get("COURSE_RUNS")
-    path = Path(env).expanduser() if env else course_home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("COURSE_RUNS", "runs")
 
 
 def data_dir() -> Path:

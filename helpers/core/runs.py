@@ -37,20 +37,26 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from helpers.core.errors import SettingsError
+from helpers.core.errors import DataError, SettingsError
 from helpers.core.paths import runs_dir
 
 RUN_ENV = "COURSE_RUN_ID"
 CURRENT_FILE = "CURRENT"
 
 
-def write_json(path: Path, obj: Any) -> Path:
-    """Write JSON atomically (temp file + rename): readers never see half a file (00_setup)."""
+def write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically (temp file + rename), like :func:`write_json` (04_evaluation)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write JSON atomically (temp file + rename): readers never see half a file (00_setup)."""
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
@@ -69,14 +75,52 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file (04_evaluation)."""
+    """Read a JSON file (02_prompting_baseline)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file written by this package (04_evaluation)."""
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def append_jsonl(path: Path, row: dict[str, Any]) -> Path:
+    """Append one JSON line with a single write, so two processes never interleave half lines (04_evaluation)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return path
+
+
+def read_jsonl(path: Path, skip_bad_lines: bool = False, require: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Read a JSON-lines file of objects, one a line; blank lines are skipped (04_evaluation).
+
+    The one reader for the files runs and tools exchange (predictions, references, ratings); a
+    learner's training data goes through :func:`helpers.data.loading.load_rows`, which reports
+    every bad line instead. A line that is not a JSON object, or lacks a key of ``require``,
+    raises :class:`DataError` naming ``file:line``; with ``skip_bad_lines=True`` it is skipped
+    (a ratings file another process may be appending to). A UTF-8 byte-order mark is allowed.
+    """
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                problem = "" if isinstance(obj, dict) else f"expected a JSON object, got {type(obj).__name__}"
+            except (ValueError, RecursionError) as exc:
+                obj, problem = None, f"not valid JSON ({getattr(exc, 'msg', type(exc).__name__)})"
+            missing = [k for k in require if k not in obj] if not problem else []
+            if missing:
+                problem = f"the row has no {', '.join(repr(k) for k in missing)}"
+            if problem:
+                if skip_bad_lines:
+                    continue
+                raise DataError(f"{path.name}:{n}: {problem}: fix or remove that line")
+            rows.append(obj)
+    return rows
 
 
 def make_run_id(profile: str) -> str:
@@ -110,18 +154,12 @@ def new_run(profile: str, task: str = "support") -> Path:
         "run_id": path.name, "profile": profile, "task": task,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
     })
-    _write_text_atomic(runs_dir() / CURRENT_FILE, path.name + "\n")
+    write_text(runs_dir() / CURRENT_FILE, path.name + "\n")
     return path
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def current_run(profile: str, task: str = "support") -> Path:
-    """The run folder notebooks write into: ``COURSE_RUN_ID``, else ``runs/CURRENT``, else new (02-05)."""
+    """The run folder notebooks write into: ``COURSE_RUN_ID``, else ``runs/CURRENT``, else new (01-05)."""
     env = os.environ.get(RUN_ENV, "").strip()
     if env:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]*", env):

@@ -305,6 +305,36 @@ def _add_notices(result: LoadResult) -> None:
         )))
 
 
+def _collect(result: LoadResult, items: Iterable[tuple[int, Any]], task: str | None, require_output: bool) -> None:
+    """Normalise each (line, parsed value) into ``result``: a row, or the issue saying why not."""
+    for n, obj in items:
+        row, issue = normalise_row(obj, n, task, require_output)
+        if issue:
+            result.issues.append(issue)
+        else:
+            result.rows.append(row)
+
+
+def _is_loaded_row(obj: Any) -> bool:
+    return isinstance(obj, dict) and "line" in obj and "input" in obj and "output" in obj
+
+
+def load_objects(objs: Iterable[Any], task: str | None = None, require_output: bool = True) -> LoadResult:
+    """Rows held in memory, validated like a file's lines: item ``i`` counts as line ``i`` (01_data_quality).
+
+    Each item is a parsed JSON value (normalised as :func:`load_rows` does) or a row that
+    :func:`load_rows` already returned (kept as it is, with its own ``line``).
+    """
+    result = LoadResult(path=Path("<rows>"))
+    for i, obj in enumerate(objs, start=1):
+        if _is_loaded_row(obj):
+            result.rows.append(obj)
+        else:
+            _collect(result, [(i, obj)], task, require_output)
+    result.n_lines = len(result.rows) + len(result.issues)
+    return result
+
+
 def load_rows(path: str | Path, task: str | None = None, require_output: bool = True) -> LoadResult:
     """Load a JSONL or CSV file into normalised rows, reporting bad lines (01_data_quality).
 
@@ -325,12 +355,7 @@ def load_rows(path: str | Path, task: str | None = None, require_output: bool = 
     else:
         _whole_document(path, text)
         items = _iter_jsonl(text, result)
-    for n, obj in items:
-        row, issue = normalise_row(obj, n, task, require_output)
-        if issue:
-            result.issues.append(issue)
-        else:
-            result.rows.append(row)
+    _collect(result, items, task, require_output)
     if not result.rows:
         if not result.issues:
             raise DataError(f"{path} holds no rows: add one JSON object per line")

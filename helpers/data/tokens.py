@@ -8,18 +8,14 @@ should learn). Counting with the real tokenizer, not words, keeps the estimate h
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-if TYPE_CHECKING:  # pragma: no cover
-    from helpers.core.config import Profile
+from helpers.core.config import Profile
+from helpers.core.models import load_tokenizer
 
 
-def get_tokenizer(profile: "Profile | None" = None) -> Any:
+def get_tokenizer(profile: Profile) -> Any:
     """The tokenizer of the profile's model (SmolLM2 for ci/cpu), loaded offline (01_data_quality)."""
-    from helpers.core.config import load_profile
-    from helpers.core.models import load_tokenizer
-
-    profile = profile or load_profile(check_hardware=False)
     return load_tokenizer(profile.model)
 
 
@@ -44,7 +40,7 @@ def _chat_texts(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def token_stats(
-    rows: Sequence[dict[str, Any]], tokenizer: Any = None, chat_template: bool = True
+    rows: Sequence[dict[str, Any]], tokenizer: Any, chat_template: bool = True
 ) -> Any:
     """Per-row token counts: input, output, total (= input + output) and templated (01_data_quality).
 
@@ -54,7 +50,6 @@ def token_stats(
     """
     import pandas as pd
 
-    tokenizer = tokenizer if tokenizer is not None else get_tokenizer()
     rows = list(rows)
     n_in = _lengths(tokenizer, [r["input"] for r in rows])
     n_out = _lengths(tokenizer, [r["output"] for r in rows])
@@ -105,7 +100,7 @@ def length_histogram(stats: Any, max_seq_len: int | None = None, bins: int = 40,
     return fig
 
 
-def estimate_training(stats: Any, profile: "Profile", epochs: float | None = None) -> dict[str, Any]:
+def estimate_training(stats: Any, profile: Profile, epochs: float | None = None) -> dict[str, Any]:
     """Training time and cost: tokens x epochs / profile.train_tokens_per_s, x price per hour (01).
 
     Uses the templated length when present (capped at ``max_seq_len``, as training truncates),

@@ -7,12 +7,21 @@ that has not run yet raises one sentence naming the notebook that makes it.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import SettingsError
-from helpers.evaluation.metrics import aggregate, bootstrap_from_stats, primary_metric, row_stats, task_for_metrics
 from helpers.core.runs import read_json, read_jsonl
+from helpers.evaluation.metrics import (
+    aggregate,
+    bootstrap_from_stats,
+    field_breakdown,
+    label_breakdown,
+    primary_metric,
+    row_stats,
+    task_for_metrics,
+)
 
 STAGES = ("baseline", "adapter")
 SPLITS = ("eval", "golden")
@@ -21,6 +30,20 @@ STAGE_NOTEBOOK = {
     "adapter": "notebooks/03_qlora_training.ipynb",
 }
 SPEED_KEYS = ("latency_s_per_request", "tokens_per_s", "cost_per_1k_requests_usd")
+
+
+def numeric_metrics(metrics: dict[str, Any] | None, unit_interval: bool = False) -> dict[str, float]:
+    """The metrics that are finite numbers, as floats; booleans and text are left out (04_evaluation).
+
+    ``unit_interval=True`` keeps only values in [0, 1], the quality metrics the regression gate
+    compares (speed figures such as tokens/s are larger); the summary keeps every finite number.
+    """
+    out = {}
+    for k, v in (metrics or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            if not unit_interval or 0.0 <= v <= 1.0:
+                out[k] = float(v)
+    return out
 
 
 def load_stage(run_dir: str | Path, stage: str) -> dict[str, Any]:
@@ -129,8 +152,6 @@ def breakdown_table(run_dir: str | Path, split: str = "golden") -> Any:
     Summarisation has no breakdown and returns an empty table.
     """
     import pandas as pd
-
-    from helpers.evaluation.metrics import field_breakdown, label_breakdown
 
     task = run_task(run_dir)
     per_stage: dict[str, dict[str, float]] = {}

@@ -15,7 +15,9 @@ from helpers.core.config import Profile
 from helpers.core.models import load_causal_lm
 from helpers.prompting.prompts import finetune_config
 from helpers.evaluation.scoring import evaluate_stage
-from helpers.training.train import TrainSettings, attach_lora, save_loss_plot, train
+from helpers.training.artifacts import save_loss_plot
+from helpers.training.settings import TrainSettings
+from helpers.training.trainer import train
 
 
 @dataclass
@@ -42,8 +44,8 @@ def run_arm(
     eval_rows: Sequence[dict[str, Any]], out_dir: Path, s: TrainSettings,
 ) -> ArmResult:
     """Train a fresh adapter on ``rows`` with budget ``s`` and score it on golden (05)."""
-    model = attach_lora(load_causal_lm(profile, quantization=s.quantization), s)
-    result = train(model, tokenizer, rows, eval_rows, s, Path(out_dir), device=profile.device)
+    base = load_causal_lm(profile, quantization=s.quantization)
+    result, model = train(base, tokenizer, rows, eval_rows, s, Path(out_dir), device=profile.device)
     save_loss_plot(result.log_history, Path(out_dir) / "loss.png")
     record = evaluate_stage(model, tokenizer, profile, Path(out_dir), finetune_config(), splits=("golden",))
     losses = [h["loss"] for h in result.log_history if "loss" in h]

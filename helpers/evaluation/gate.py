@@ -21,12 +21,11 @@ The gate fails when, on ANY counted metric, the adapter is more than ``tolerance
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.evaluation.compare import load_stage
+from helpers.evaluation.compare import load_stage, numeric_metrics
 from helpers.core.errors import SettingsError
 from helpers.core.paths import runs_dir
 from helpers.core.runs import read_json
@@ -55,14 +54,6 @@ class GateResult:
         return asdict(self)
 
 
-def _quality(metrics: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in (metrics or {}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1.0:
-            out[k] = float(v)
-    return out
-
-
 def _run_identity(run: Path) -> tuple[str | None, str | None]:
     """(profile, task) of a run folder from run.json, else summary.json."""
     for name in ("run.json", "summary.json"):
@@ -84,7 +75,7 @@ def _finished_golden(run: Path) -> tuple[dict[str, float], str | None, float] | 
         try:
             m = read_json(metrics_path)
             if isinstance(m, dict) and isinstance(m.get("golden"), dict):
-                return _quality(m["golden"]), m.get("primary_metric"), metrics_path.stat().st_mtime
+                return numeric_metrics(m["golden"], unit_interval=True), m.get("primary_metric"), metrics_path.stat().st_mtime
         except (OSError, ValueError):
             pass
     summary_path = run / "summary.json"
@@ -93,7 +84,7 @@ def _finished_golden(run: Path) -> tuple[dict[str, float], str | None, float] | 
             s = read_json(summary_path)
             golden = s["finetuned"]["golden"]
             if isinstance(golden, dict):
-                return _quality(golden), s.get("primary_metric"), summary_path.stat().st_mtime
+                return numeric_metrics(golden, unit_interval=True), s.get("primary_metric"), summary_path.stat().st_mtime
         except (OSError, ValueError, KeyError, TypeError):
             pass
     return None
@@ -133,9 +124,9 @@ def check_gate(run_dir: str | Path, tolerance: float = DEFAULT_TOLERANCE, runs_r
         raise SettingsError(f"run folder {run} does not exist: pass a folder under {runs_dir()}")
     if tolerance < 0:
         raise SettingsError(f"tolerance {tolerance} is negative: use a small positive number such as 0.02")
-    base = _quality(load_stage(run, "baseline")["golden"])
+    base = numeric_metrics(load_stage(run, "baseline")["golden"], unit_interval=True)
     adapter_metrics = load_stage(run, "adapter")
-    adapter = _quality(adapter_metrics["golden"])
+    adapter = numeric_metrics(adapter_metrics["golden"], unit_interval=True)
     if not adapter:
         raise SettingsError(f"{run / 'adapter' / 'metrics.json'} has no golden quality metrics: run notebooks/03_qlora_training.ipynb again")
     earlier = best_earlier_run(run, runs_root)

@@ -9,14 +9,14 @@ of an example counts.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from helpers.evaluation.compare import load_predictions, run_task
 from helpers.core.errors import SettingsError
+from helpers.core.runs import append_jsonl, read_json, read_jsonl
+from helpers.data.loading import load_split
+from helpers.evaluation.compare import load_predictions, run_task
 from helpers.evaluation.metrics import per_example
 
 VERDICTS = ("better", "worse", "both_wrong", "same")
@@ -29,9 +29,6 @@ def _inputs(run_dir: Path, split: str, rows: list[dict[str, Any]]) -> dict[str, 
     if len(found) == len(rows):
         return found
     try:
-        from helpers.data.loading import load_split
-        from helpers.core.runs import read_json
-
         task = "support"
         if (run_dir / "run.json").exists():
             task = read_json(run_dir / "run.json").get("task") or task
@@ -89,14 +86,7 @@ def record_rating(
         raise SettingsError(f"verdict {verdict!r} is not allowed: use one of {', '.join(VERDICTS)}")
     record = {"id": str(example_id), "split": split, "verdict": verdict, "note": note or "",
               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    path = Path(run_dir) / REVIEW_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    append_jsonl(Path(run_dir) / REVIEW_FILE, record)
     return record
 
 
@@ -105,15 +95,7 @@ def load_ratings(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / REVIEW_FILE
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict) and obj.get("verdict") in VERDICTS and "id" in obj:
-            out.append(obj)
-    return out
+    return [r for r in read_jsonl(path, skip_bad_lines=True, require=("id",)) if r.get("verdict") in VERDICTS]
 
 
 def metric_verdict(baseline_score: float, adapter_score: float, eps: float = 1e-9) -> str:

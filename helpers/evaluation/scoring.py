@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from helpers.core.config import Profile
+from helpers.core.runs import write_json, write_jsonl
 from helpers.data.loading import load_split
+from helpers.data.tasks import as_view
+from helpers.evaluation.metrics import per_example, primary_metric, score
 from helpers.prompting.generation import GenerationResult, generate
 from helpers.prompting.prompts import PromptConfig, build_conversations
-from helpers.core.runs import write_json, write_jsonl
-from helpers.data.tasks import as_view
 
 SPLIT_LIMITS = {"eval": "eval_rows", "golden": "golden_rows"}
 
@@ -82,8 +83,6 @@ def evaluate_stage(
     ``known`` holds answers already generated with this ``config`` for a split's scored rows
     (notebook 02's prompt ladder has the eval answers): they are scored, not generated again.
     """
-    from helpers.evaluation.metrics import primary_metric, score
-
     stage_dir = Path(stage_dir)
     record: dict[str, Any] = {"primary_metric": primary_metric(config.view), "view": config.view}
     speeds = []
@@ -130,8 +129,6 @@ def failures(rows: Sequence[dict[str, Any]], predictions: Sequence[str], view: s
     """The ``n`` lowest-scoring rows side by side: input, reference, prediction, score (02)."""
     import pandas as pd
 
-    from helpers.evaluation.metrics import per_example
-
     scores = per_example(view, list(predictions), [r["output"] for r in rows])
     table = pd.DataFrame({
         "id": [r["id"] for r in rows],
@@ -149,8 +146,6 @@ def compare_prompts(
 ) -> tuple[Any, dict[str, GenerationResult]]:
     """Score several prompt configurations on the same rows: a table and the raw results (02)."""
     import pandas as pd
-
-    from helpers.evaluation.metrics import primary_metric, score
 
     table, results = [], {}
     for name, cfg in configs.items():

@@ -15,21 +15,17 @@ task. ``seconds`` is merged with what an earlier write already recorded.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import SettingsError
-from helpers.evaluation.compare import STAGES, load_stage
-from helpers.core.runs import read_json, write_json
+from helpers.core.runs import read_json, write_json, write_text
+from helpers.evaluation.compare import STAGES, load_stage, numeric_metrics
+from helpers.evaluation.gate import check_gate
+from helpers.evaluation.metrics import task_for_metrics
 
 SUMMARY_KEYS = ("profile", "task", "baseline", "finetuned", "primary_metric", "seconds")
 MIN_GAIN = 0.02
-
-
-def _clean(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in (metrics or {}).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def _stage_or_empty(run: Path, stage: str) -> dict[str, Any]:
@@ -46,8 +42,6 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
     A stage that has not finished contributes empty ``eval``/``golden`` dicts, so a course run
     that stopped half-way still leaves a summary (whose verdict is "incomplete").
     """
-    from helpers.evaluation.metrics import task_for_metrics
-
     run = Path(run_dir)
     base, adapter = _stage_or_empty(run, "baseline"), _stage_or_empty(run, "adapter")
     info: dict[str, Any] = {}
@@ -64,8 +58,8 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
     return {
         "profile": str(profile),
         "task": str(info.get("task") or (task_for_metrics(adapter or base) if (adapter or base) else "")),
-        "baseline": {"eval": _clean(base.get("eval")), "golden": _clean(base.get("golden"))},
-        "finetuned": {"eval": _clean(adapter.get("eval")), "golden": _clean(adapter.get("golden"))},
+        "baseline": {"eval": numeric_metrics(base.get("eval")), "golden": numeric_metrics(base.get("golden"))},
+        "finetuned": {"eval": numeric_metrics(adapter.get("eval")), "golden": numeric_metrics(adapter.get("golden"))},
         "primary_metric": str(adapter.get("primary_metric") or base.get("primary_metric") or ""),
         "seconds": merged,
     }
@@ -155,8 +149,6 @@ def _markdown(summary: dict[str, Any], verdict: str, reasons: list[str], gate: A
 
 def write_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) -> Path:
     """Write ``summary.json`` (the contract) and ``summary.md`` (go/no-go); returns the JSON path (04_evaluation)."""
-    from helpers.evaluation.gate import check_gate
-
     run = Path(run_dir)
     summary = build_summary(run, seconds)
     speed = {stage: _stage_or_empty(run, stage).get("speed") or {} for stage in STAGES}
@@ -166,8 +158,5 @@ def write_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
         gate = None
     verdict, reasons = go_no_go(summary, speed=speed, gate=gate)
     path = write_json(run / "summary.json", summary)
-    md = run / "summary.md"
-    tmp = md.with_name(".summary.md.tmp")
-    tmp.write_text(_markdown(summary, verdict, reasons, gate), encoding="utf-8")
-    tmp.replace(md)
+    write_text(run / "summary.md", _markdown(summary, verdict, reasons, gate))
     return path

@@ -67,7 +67,7 @@ def generate(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
-    """Greedy answers for many conversations, batched with left padding (02_prompting_baseline).
+    """Greedy answers for many conversations, batched with left padding (00_setup).
 
     Returns texts in the input order. ``per_example=True`` forces batches of one.
     """

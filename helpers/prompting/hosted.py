@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.config import Profile
+from helpers.evaluation.scoring import evaluate_stage
 from helpers.prompting.generation import GenerationResult
 from helpers.prompting.prompts import PromptConfig, build_conversations
 
@@ -46,7 +47,7 @@ PROVIDERS = {
 
 
 class ApiError(RuntimeError):
-    """A failed API call; the message never contains the key."""
+    """A failed API call; the message never contains the key (02_prompting_baseline)."""
 
 
 def prices() -> dict[str, Any]:
@@ -109,8 +110,6 @@ def api_predict(provider: Provider, conversations: Sequence[list[dict[str, str]]
 
 def run_api_baselines(profile: Profile, run: Path, config: PromptConfig, pool: Sequence[dict[str, Any]]) -> list[str]:
     """Score every provider whose key is set; one line per provider, skipped or scored (02)."""
-    from helpers.evaluation.scoring import evaluate_stage
-
     lines = []
     for provider in PROVIDERS.values():
         if not os.environ.get(provider.key_env):

@@ -2,7 +2,7 @@
 
 Introduced in ``02_prompting_baseline.ipynb``. A prompt is a :class:`PromptConfig`; the same
 builder serves every model (the model's own chat template is applied by
-:mod:`helpers.prompting.generation`) and the fine-tuning data (:mod:`helpers.training.train` trains on the short
+:mod:`helpers.prompting.generation`) and the fine-tuning data (:mod:`helpers.training.trainer` trains on the short
 ``finetune`` prompt, so the adapter is asked exactly as it was taught).
 
 Few-shot examples come from the *training* rows only: :func:`select_examples` refuses a pool
@@ -12,12 +12,13 @@ that shares an id or an input with the rows being scored.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
+from helpers.core.models import get_embedder
 from helpers.data.tasks import check_view, load_schema
+from helpers.data.text import normalise_text
 
 Messages = list[dict[str, str]]
 
@@ -109,15 +110,15 @@ def format_spec(view: str, task: str = "support") -> str:
     return "Format: one sentence, at most 25 words, ending with a full stop."
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", " ", text.lower()).strip()
-
-
 def assert_disjoint(pool: Sequence[dict[str, Any]], scored: Sequence[dict[str, Any]]) -> None:
-    """Refuse a few-shot pool that shares an id or an input with the scored rows (02)."""
+    """Refuse a few-shot pool that shares an id or an input with the scored rows (02).
+
+    Inputs are compared after :func:`helpers.data.text.normalise_text`, the key notebook 01's
+    train/eval leak check uses.
+    """
     ids = {r["id"] for r in scored}
-    texts = {_norm(r["input"]) for r in scored}
-    clash = [r["id"] for r in pool if r["id"] in ids or _norm(r["input"]) in texts]
+    texts = {normalise_text(r["input"]) for r in scored}
+    clash = [r["id"] for r in pool if r["id"] in ids or normalise_text(r["input"]) in texts]
     if clash:
         raise SettingsError(
             f"{len(clash)} few-shot candidate(s) (e.g. {clash[0]}) also appear in the rows being "
@@ -146,8 +147,6 @@ def select_examples(
         return [rng.sample(list(pool), k) for _ in queries]
     if method != "similar":
         raise SettingsError(f"unknown selection {method!r}: use 'random' or 'similar'")
-    from helpers.core.models import get_embedder
-
     emb = get_embedder()
     q = emb.encode([r["input"] for r in queries])
     p = emb.encode([r["input"] for r in pool])
@@ -165,7 +164,7 @@ def build_messages(
     examples: Sequence[dict[str, Any]] = (),
     task: str = "support",
 ) -> Messages:
-    """One conversation: system instructions (+ format spec), examples as turns, the question (02)."""
+    """One conversation: system instructions (+ format spec), examples as turns, the question (03_qlora_training)."""
     system = config.instructions
     if config.format_spec:
         system += "\n\n" + format_spec(config.view, task)

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from helpers.core.config import Profile
 from helpers.core.models import local_model_path
-from helpers.training.train import TrainSettings
+from helpers.training.settings import TrainSettings
 
 
 def model_shape(profile: Profile) -> dict[str, Any]:
@@ -23,14 +23,12 @@ def model_shape(profile: Profile) -> dict[str, Any]:
 
 def mean_tokens(tokenizer: Any, rows: Sequence[dict[str, Any]], limit: int = 200) -> float:
     """Mean tokens per training example (prompt + answer) on a sample of rows (03)."""
-    from helpers.prompting.prompts import finetune_config, training_messages
-    from helpers.training.train import encode_example
+    from helpers.training.dataset import encode_example
 
-    cfg = finetune_config()
     sample = list(rows)[:limit]
     if not sample:
         return 0.0
-    return sum(len(encode_example(tokenizer, training_messages(r, cfg), 10**6)["input_ids"]) for r in sample) / len(sample)
+    return sum(len(encode_example(tokenizer, r)["input_ids"]) for r in sample) / len(sample)
 
 
 def preflight_report(
@@ -50,5 +48,7 @@ def preflight_report(
     )
     fit = preflight.fits(est, profile.device)
     table = preflight.gpu_table(shape, s, mean_tokens=tokens)
-    html = preflight.report_html(est, plan, fit, table)
+    named = ", ".join(f"{k}={getattr(s, k)}" for k in ("batch_size", "max_seq_len", "lora_r", "lora_targets",
+                                                       "gradient_checkpointing", "quantization"))
+    html = f"<p>Settings: <code>{named}</code></p>" + preflight.report_html(est, plan, fit, table)
     return {"estimate": est, "plan": plan, "fit": fit, "gpu_table": table, "html": html}

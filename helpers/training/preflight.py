@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.training.settings import TrainSettings, target_modules
+
 GIB = 2**30
 NF4_BYTES_PER_PARAM = 0.5 + 1 / 64 + 4 / (64 * 256)
 ACT_BYTES_PER_D = 34.0
@@ -43,17 +45,14 @@ RESERVED_VARIABLE = 1.3
 #: 0.86 (one in-process run each), both together 0.54 in fresh processes.
 ADAPTER_BF16_ACT_FACTOR = 0.66
 DROPOUT_OFF_ACT_FACTOR = 0.82
-#: Achieved model-FLOPs utilisation of the recipe with bf16 adapters, measured on an H200
-#: (benchmarks/results): Llama-3-8B shape, 2 x 2048 packed fixed-shape rows; with checkpointing
-#: (qlora_h200_fresh_llama3-8b_2048_recipe-24gb-max.json, 27.9%) and without
-#: (recipe+bf16-adapters in qlora_h200_mfu.json, 38.2%).
-MEASURED_MFU = {"checkpointing": 0.279, "no-checkpointing": 0.382}
+#: Achieved model-FLOPs utilisation of the course recipe through TRL's SFTTrainer, measured on an
+#: H200 (benchmarks/results/qlora_h200_trl_llama3-8b.json, medians of 3 fresh processes): Llama-3-8B
+#: shape, 2 x 2048 packed fixed-shape rows; with checkpointing (recipe-24gb, 26.1%) and without
+#: (recipe-max, 40.2%).
+MEASURED_MFU = {"checkpointing": 0.261, "no-checkpointing": 0.402}
 #: An H200 reached 771 of its 989 datasheet bf16 TFLOP/s in a large matmul; other cards are
 #: assumed to reach the same fraction of their datasheet rate.
 ACHIEVABLE_FRACTION = 771 / 989
-LORA_TARGETS_ALL = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-LORA_PRESETS = {"all-linear": LORA_TARGETS_ALL, "attention": ("q_proj", "k_proj", "v_proj", "o_proj"),
-                "qv": ("q_proj", "v_proj")}
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class ModelShape:
 
     def lora_params(self, r: int, targets: str = "all-linear") -> int:
         """Trainable LoRA parameters for rank ``r`` on a target preset (03_qlora_training)."""
-        names = LORA_PRESETS.get(targets, LORA_TARGETS_ALL)
+        names = target_modules(targets)  # the training settings' own preset table; an unknown name raises
         shapes = self.linear_shapes()
         return self.num_layers * sum(r * (shapes[n][0] + shapes[n][1]) for n in names)
 
@@ -244,7 +243,7 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
               lora_r: int | None = None) -> list[dict[str, Any]]:
     """For each common GPU: does the run fit, with or without checkpointing, and its time and cost (03).
 
-    ``settings`` may be a :class:`helpers.training.train.TrainSettings` (batch, length and rank are read
+    ``settings`` may be a :class:`helpers.training.settings.TrainSettings` (batch, length and rank are read
     from it); the time and cost are for ``train_tokens`` tokens (default one million).
     """
     if isinstance(shape, dict):
@@ -279,22 +278,24 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
 # ---------------------------------------------------------------------------------------------
 
 
-def estimate_for_settings(shape: dict[str, Any] | ModelShape, s: Any, mean_tokens: float = 512) -> MemoryEstimate:
-    """Memory for a :class:`helpers.training.train.TrainSettings` on a model config (03_qlora_training).
+def estimate_for_settings(shape: dict[str, Any] | ModelShape, s: TrainSettings, mean_tokens: float = 512,
+                          device: str = "cuda") -> MemoryEstimate:
+    """Memory for a :class:`helpers.training.settings.TrainSettings` on a model config (03_qlora_training).
 
     The micro-batch is ``batch_size x max_seq_len`` tokens (the longest batch sets the peak).
-    ``s.extra`` may name ``fused_loss``, ``upcast``, ``checkpoint_every`` and ``optim``.
+    Read from the settings as the trainer uses them: TRL's fused LM head (no full logits), no
+    fp32 upcast, bf16 LoRA weights on a 4-bit base (TRL casts them), the optimiser
+    :meth:`TrainSettings.resolved_optim` picks. Packed batches (TRL's flattened rows or the course's
+    fixed-shape rows) reserve x1.05 of the allocated peak: within 4% of all seven TRL-path runs in
+    ``benchmarks/results/qlora_h200_trl_*.json``.
     """
-    extra = {**(getattr(s, "extra", {}) or {}),
-             **{k: getattr(s, k) for k in ("fused_loss", "upcast", "packing") if hasattr(s, k)}}
-    quant = str(getattr(s, "quantization", "nf4"))
+    quant = s.quantization
     return estimate_memory(
-        shape, int(s.batch_size), int(s.max_seq_len), lora_r=int(s.lora_r), lora_targets=str(s.lora_targets),
+        shape, int(s.batch_size), int(s.max_seq_len), lora_r=int(s.lora_r), lora_targets=s.lora_targets,
         quantization=quant, checkpointing="non-reentrant" if s.gradient_checkpointing else "off",
-        checkpoint_every=int(extra.get("checkpoint_every", 1)), fused_loss=bool(extra.get("fused_loss", False)),
-        upcast=bool(extra.get("upcast", False)), optim=str(extra.get("optim", "paged_adamw_8bit" if quant == "nf4" else "adamw_torch")),
-        fixed_shapes=bool(extra.get("packing", False)), compute_bytes=2 if quant == "nf4" else 4,
-        adapter_dtype=str(getattr(s, "adapter_dtype", "float32")), lora_dropout=float(getattr(s, "lora_dropout", 0.05)),
+        checkpoint_every=s.checkpoint_every, fused_loss=True, upcast=False, optim=s.resolved_optim(device),
+        fixed_shapes=s.packing, compute_bytes=2 if s.compute_dtype != "float32" else 4,
+        adapter_dtype="bfloat16" if quant == "nf4" else s.compute_dtype, lora_dropout=s.lora_dropout,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from helpers.training.train import loss_figure
+from helpers.training.artifacts import loss_figure
 
 
 def render_png(history: Sequence[dict[str, Any]], title: str = "LoRA training") -> bytes:

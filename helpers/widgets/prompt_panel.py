@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from helpers.core.config import Profile
+from helpers.evaluation.metrics import score
+from helpers.evaluation.scoring import failures, predict
 from helpers.prompting.prompts import PromptConfig
 
 
@@ -18,9 +20,6 @@ def prompt_workbench(
 ) -> Any:
     """Widgets for instructions, format spec, k and selection, with Run and Save buttons (02)."""
     import ipywidgets as w
-
-    from helpers.evaluation.metrics import score
-    from helpers.evaluation.scoring import failures, predict
 
     instructions = w.Textarea(value=start.instructions, layout=w.Layout(width="95%", height="160px"))
     spec = w.Checkbox(value=start.format_spec, description="append the format spec", indent=False)

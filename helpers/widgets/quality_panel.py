@@ -65,11 +65,12 @@ def render_group(report: QualityReport, check: str, index: int) -> str:
 class QualityPanel:
     """Review findings and write a cleaned copy; wraps helpers.data.quality (01_data_quality).
 
-    ``QualityPanel(report, source=path).widget`` is the UI; ``panel.decisions`` the current
-    decisions (start: :func:`default_decisions`); ``panel.write()`` does what the button does.
+    ``QualityPanel(report, run_dir=run, source=path).widget`` is the UI; ``panel.decisions`` the
+    current decisions (start: :func:`default_decisions`); ``panel.write()`` does what the button
+    does: :func:`write_cleaned` into ``run_dir/quality/``.
     """
 
-    def __init__(self, report: QualityReport, source: str | Path | None = None, run_dir: str | Path | None = None) -> None:
+    def __init__(self, report: QualityReport, run_dir: str | Path, source: str | Path | None = None) -> None:
         import ipywidgets as w
 
         self.report = report
@@ -162,6 +163,9 @@ class QualityPanel:
         return self.written
 
 
-def quality_panel(report: QualityReport, source: str | Path | None = None, run_dir: str | Path | None = None) -> QualityPanel:
-    """Build the review panel for a report; display ``panel.widget`` (01_data_quality)."""
-    return QualityPanel(report, source=source, run_dir=run_dir)
+def quality_panel(report: QualityReport, run_dir: str | Path, source: str | Path | None = None) -> QualityPanel:
+    """Build the review panel for a report; display ``panel.widget`` (01_data_quality).
+
+    ``run_dir`` is the run folder the cleaned copy goes to (``current_run(profile.name)``).
+    """
+    return QualityPanel(report, run_dir=run_dir, source=source)

@@ -1,15 +1,16 @@
 """The training panel: every LoRA and training knob as a widget, plus preflight/train/resume/stop.
 
 Introduced in ``03_qlora_training.ipynb``. The panel only reads widget values into a
-:class:`helpers.training.train.TrainSettings`, calls :class:`helpers.training.train.TrainingJob` and writes into
-its outputs; the same job can be driven from a plain cell or a script.
+:class:`helpers.training.settings.TrainSettings`, calls :class:`helpers.training.job.TrainingJob` and writes
+into its outputs; the same job can be driven from a plain cell or a script.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from helpers.training.train import SCHEDULERS, TARGET_PRESETS, TrainingJob, TrainSettings
+from helpers.training.job import TrainingJob
+from helpers.training.settings import SCHEDULERS, TARGET_PRESETS, TrainSettings
 from helpers.widgets.live_plot import LiveLossPlot
 
 
@@ -36,7 +37,7 @@ def settings_widgets(defaults: TrainSettings) -> dict[str, Any]:
         "scheduler": w.Dropdown(options=list(SCHEDULERS), value=defaults.scheduler, description="LR schedule", style=style, layout=lay),
         "gradient_checkpointing": w.Checkbox(value=defaults.gradient_checkpointing, description="gradient checkpointing", indent=False),
         "quantization": w.Dropdown(options=[("4-bit NF4 (QLoRA)", "nf4"), ("none (fp32/bf16 LoRA)", "none")], value=defaults.quantization, description="base weights", style=style, layout=lay),
-        "adapter_dtype": w.Dropdown(options=[("float32 (safe default on CPU)", "float32"), ("bfloat16 (faster on GPU)", "bfloat16")], value=defaults.adapter_dtype, description="LoRA weights", style=style, layout=lay),
+        "fixed_shape_rows": w.Checkbox(value=defaults.fixed_shape_rows, description="fixed-shape packed rows (course switch)", indent=False),
     }
 
 
@@ -56,7 +57,7 @@ def link_alpha(ws: dict[str, Any]) -> None:
 def read_settings(ws: dict[str, Any], base: TrainSettings) -> TrainSettings:
     """The settings the widgets show, on top of ``base`` (03_qlora_training)."""
     values = {k: v.value for k, v in ws.items() if k != "link_alpha"}
-    return TrainSettings(**{**base.__dict__, **values}).validate()
+    return base.replace(**values)
 
 
 def train_panel(job: TrainingJob, defaults: TrainSettings, preflight: Any = None) -> Any:
@@ -76,14 +77,15 @@ def train_panel(job: TrainingJob, defaults: TrainSettings, preflight: Any = None
                [("Preflight", "info"), ("Train", "success"), ("Resume", "warning"), ("Stop", "danger")]}
 
     def on_log(history: list[dict[str, Any]]) -> None:
-        steps = [h.get("step", 0) for h in history]
-        progress.value = max(steps) if steps else 0
+        if history:  # the trainer's own total (from rows, packing, epochs), also for max_steps=-1
+            progress.max = max(1, int(history[-1].get("max_steps") or progress.max))
+            progress.value = min(progress.max, max(h.get("step", 0) for h in history))
     job.listeners.append(on_log)
 
     def start(resume: bool) -> None:
         try:
             s = read_settings(ws, defaults)
-            progress.max = max(1, s.max_steps)
+            progress.value = 0
             job.start(s, resume=resume, background=True)
             msg.value = f"<b>{'Resuming' if resume else 'Training'}</b> in the background: the plot updates every step."
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never a traceback
@@ -105,8 +107,8 @@ def train_panel(job: TrainingJob, defaults: TrainSettings, preflight: Any = None
     buttons["Resume"].on_click(lambda _: start(True))
     buttons["Stop"].on_click(on_stop)
     left = w.VBox([w.HTML("<b>LoRA</b>"), ws["lora_r"], ws["link_alpha"], ws["lora_alpha"], ws["lora_targets"],
-                   ws["lora_dropout"], ws["lora_bias"], ws["adapter_dtype"], w.HTML("<b>Base model</b>"), ws["quantization"],
-                   ws["gradient_checkpointing"]])
+                   ws["lora_dropout"], ws["lora_bias"], w.HTML("<b>Base model</b>"), ws["quantization"],
+                   ws["gradient_checkpointing"], ws["fixed_shape_rows"]])
     right = w.VBox([w.HTML("<b>Training</b>"), ws["learning_rate"], ws["scheduler"], ws["warmup_ratio"],
                     ws["epochs"], ws["max_steps"], ws["batch_size"], ws["grad_accum"], ws["max_seq_len"]])
     panel = w.VBox([w.HBox([left, right]), w.HBox(list(buttons.values())), progress, msg, plot.widget])

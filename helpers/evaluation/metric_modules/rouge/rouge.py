@@ -1,15 +1,17 @@
 """ROUGE-1/2/L F-measure as a local ``evaluate`` module (04_evaluation).
 
 The hub's ``evaluate.load("rouge")`` needs the internet; this file is loaded with
-``evaluate.load("<path to this folder>")`` and works offline. It wraps the ``rouge-score``
-package's ``RougeScorer(use_stemmer=True)`` and returns the *plain mean* of the per-pair
-F-measures (the hub module reports a bootstrap "mid" instead), so it agrees with
-``rouge_score`` to floating-point precision. ``use_aggregator=False`` returns one score per pair.
+``evaluate.load("<path to this folder>")`` and works offline. It is only the ``evaluate`` face of
+the course's one ROUGE implementation, :func:`helpers.evaluation.text_metrics.rouge_per_example`
+(``rouge-score``'s ``RougeScorer(use_stemmer=True)``), and returns the *plain mean* of the
+per-pair F-measures (the hub module reports a bootstrap "mid" instead).
+``use_aggregator=False`` returns one score per pair.
 """
 
 import datasets
 import evaluate
-from rouge_score import rouge_scorer
+
+from helpers.evaluation.text_metrics import ROUGE_TYPES, rouge_per_example
 
 _DESCRIPTION = "ROUGE-1, ROUGE-2 and ROUGE-L F-measure (rouge-score, Porter stemmer), mean over pairs."
 _KWARGS = """
@@ -24,7 +26,7 @@ Returns:
 
 
 class Rouge(evaluate.Metric):
-    """ROUGE F-measure, offline."""
+    """ROUGE F-measure, offline (04_evaluation)."""
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -38,13 +40,7 @@ class Rouge(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, rouge_types=None, use_aggregator=True):
-        types = list(rouge_types or ["rouge1", "rouge2", "rougeL"])
-        scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)
-        per_pair = {t: [] for t in types}
-        for pred, ref in zip(predictions, references):
-            scores = scorer.score(ref, pred)  # rouge_score takes (target, prediction)
-            for t in types:
-                per_pair[t].append(float(scores[t].fmeasure))
+        per_pair = rouge_per_example(predictions, references, rouge_types or ROUGE_TYPES)
         if not use_aggregator:
             return per_pair
         return {t: (sum(v) / len(v) if v else 0.0) for t, v in per_pair.items()}

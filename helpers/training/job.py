@@ -1,0 +1,163 @@
+"""A training run that a notebook cell, the panel, a script or the command line can drive.
+
+Introduced in ``03_qlora_training.ipynb``. :class:`TrainingJob` loads the base, calls
+:func:`helpers.training.trainer.train` (in a thread for the panel, so **Stop** stays
+clickable) and writes the run card and loss plot; :func:`train_course_adapter` is the same run
+without a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from helpers.core.errors import SettingsError
+from helpers.training.artifacts import save_loss_plot, write_run_card
+from helpers.training.settings import TrainSettings
+from helpers.training.trainer import StopFlag, TrainResult, dry_run, train
+
+if TYPE_CHECKING:  # pragma: no cover
+    from helpers.core.config import Profile
+
+
+class TrainingJob:
+    """One training run that a notebook cell or the train panel can start, stop and resume (03_qlora_training).
+
+    It owns no hidden state a later cell cannot see: ``job.history``, ``job.result``,
+    ``job.error`` and ``job.model`` are plain attributes. ``start(background=True)`` trains in
+    a thread so the stop button stays clickable while the kernel trains.
+    """
+
+    def __init__(self, profile: "Profile", tokenizer: Any, train_rows: Sequence[dict[str, Any]],
+                 eval_rows: Sequence[dict[str, Any]], adapter_root: Path,
+                 data_files: Sequence[Path] = ()) -> None:
+        self.profile = profile
+        self.tokenizer = tokenizer
+        self.train_rows = list(train_rows)
+        self.eval_rows = list(eval_rows)
+        self.adapter_root = Path(adapter_root)
+        self.data_files = list(data_files)
+        self.stop_flag = StopFlag()
+        self.history: list[dict[str, Any]] = []
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.result: TrainResult | None = None
+        self.error: BaseException | None = None
+        self.model: Any = None
+        self.settings: TrainSettings | None = None
+        self._model_settings: TrainSettings | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while a background training thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _on_log(self, history: list[dict[str, Any]]) -> None:
+        self.history = history
+        for listener in self.listeners:
+            listener(history)
+
+    def prepare_model(self, s: TrainSettings) -> Any:
+        """Load the base model for settings ``s`` (4-bit when ``s.quantization`` says so)."""
+        from helpers.core.models import load_causal_lm
+
+        self.model = load_causal_lm(self.profile, quantization=s.quantization)
+        self._model_settings = s
+        return self.model
+
+    def _model_for(self, s: TrainSettings, resume: bool) -> Any:
+        """The model to train: the trained one for a resume, else the base with no adapter."""
+        from peft import PeftModel
+
+        if self.model is None or self._model_settings is None or self._model_settings.quantization != s.quantization:
+            return self.prepare_model(s)
+        if isinstance(self.model, PeftModel) and not resume:
+            self.model = self.model.unload()  # drop the old adapter; TRL adds a fresh one with the run's seed
+        return self.model
+
+    def dry_run(self, s: TrainSettings) -> dict[str, float]:
+        """One measured step of the real trainer; the weights are unchanged afterwards (03_qlora_training)."""
+        figures, self.model = dry_run(self._model_for(s, resume=False), self.tokenizer, self.train_rows, s, self.profile.device)
+        return figures
+
+    def _run(self, s: TrainSettings, resume: bool) -> None:
+        try:
+            model = self._model_for(s, resume)
+            self.settings = s
+            rows = self.train_rows[: s.train_rows] if s.train_rows else self.train_rows
+            self.result, self.model = train(
+                model, self.tokenizer, rows, self.eval_rows, s, self.adapter_root,
+                device=self.profile.device, resume=resume, on_log=self._on_log, stop=self.stop_flag,
+            )
+            self._model_settings = s
+            self.finish()
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller / panel to show
+            self.error = exc
+
+    def start(self, s: TrainSettings, resume: bool = False, background: bool = False) -> "TrainingJob":
+        """Train with settings ``s`` (resume from the latest checkpoint if asked)."""
+        if self.running:
+            raise SettingsError("a training run is already going: stop it first")
+        self.stop_flag.clear()
+        self.error = None
+        self.result = None
+        if background:
+            self._thread = threading.Thread(target=self._run, args=(s, resume), daemon=True)
+            self._thread.start()
+            return self
+        self._run(s, resume)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def wait(self, timeout: float | None = None) -> TrainResult | None:
+        """Block until a background run ends; re-raise its error (03_qlora_training)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def stop(self) -> None:
+        """Ask for a clean stop: a checkpoint is saved at the next step."""
+        self.stop_flag.request()
+
+    def finish(self) -> None:
+        """Write the run card and the loss plot for the latest result."""
+        if self.result is None or self.settings is None:
+            return
+        write_run_card(self.adapter_root, self.profile, self.settings, self.result, self.data_files)
+        if self.result.log_history:
+            save_loss_plot(self.result.log_history, self.adapter_root / "loss.png")
+
+
+def train_course_adapter(profile: "Profile", adapter_root: Path, resume: bool = False, **changes: Any) -> TrainResult:
+    """Train the course adapter on the bundled data without a notebook: scripts, tests, CLI (03_qlora_training).
+
+    Writes the run card and loss plot like the notebook does.
+    """
+    from helpers.core.models import load_tokenizer
+    from helpers.data.loading import load_split, split_path
+
+    s = TrainSettings.from_profile(profile, **changes)
+    job = TrainingJob(profile, load_tokenizer(profile.model), load_split("train", limit=s.train_rows),
+                      load_split("eval"), adapter_root, data_files=[split_path("train"), split_path("eval")])
+    job.start(s, resume=resume)
+    assert job.result is not None
+    return job.result
+
+
+def cli_train(args: Any) -> int:
+    """``python -m helpers train --run DIR [--resume] [--max-steps N]`` (03_qlora_training)."""
+    from helpers.core.config import load_profile
+
+    changes = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.save_steps:
+        changes["save_steps"] = args.save_steps
+    result = train_course_adapter(load_profile(args.profile), Path(args.run) / "adapter", resume=args.resume, **changes)
+    print(json.dumps({"global_step": result.global_step, "max_steps": result.max_steps,
+                      "resumed_from": result.resumed_from, "adapter_dir": str(result.adapter_dir),
+                      "seconds": round(result.seconds, 1)}))
+    return 0
