@@ -62,7 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trl-docs": TRL_DOCS,
     "trl-docs+liger": {**TRL_DOCS, "liger": True},
     "trl-docs+liger-ckpt-off": {**TRL_DOCS, "liger": True, "gradient_checkpointing": False},
-    "trl-docs+fixed-rows": {**TRL_DOCS, "fixed_shape_rows": True},
+    "trl-docs+liger+fixed-rows": {**TRL_DOCS, "liger": True, "fixed_shape_rows": True},
     "recipe-24gb": RECIPE,
     "recipe-24gb-paged": {**RECIPE, "optim": "paged_adamw_8bit"},
     "recipe-24gb-every-2": {**RECIPE, "checkpoint_every": 2},

@@ -45,11 +45,12 @@ RESERVED_VARIABLE = 1.3
 #: 0.86 (one in-process run each), both together 0.54 in fresh processes.
 ADAPTER_BF16_ACT_FACTOR = 0.66
 DROPOUT_OFF_ACT_FACTOR = 0.82
-#: Achieved model-FLOPs utilisation of the course recipe through TRL's SFTTrainer, measured on an
-#: H200 (benchmarks/results/qlora_h200_trl_llama3-8b.json, medians of 3 fresh processes): Llama-3-8B
-#: shape, 2 x 2048 packed fixed-shape rows; with checkpointing (recipe-24gb, 26.1%) and without
-#: (recipe-max, 40.2%).
-MEASURED_MFU = {"checkpointing": 0.261, "no-checkpointing": 0.402}
+#: Achieved model-FLOPs utilisation through the course's trainer (TRL's SFTTrainer), measured on an
+#: H200, Llama-3-8B shape, 2 x 2048: with checkpointing, the GPU profiles' own switches (fixed-shape
+#: rows, Liger, paged 8-bit AdamW, dropout 0.05: trl-docs+liger+fixed-rows, 24.9%,
+#: qlora_h200_trl_llama3-8b_switches.json); without checkpointing recipe-max (40.2%,
+#: qlora_h200_trl_llama3-8b.json; dropout 0 and fused AdamW, the nearest measured row).
+MEASURED_MFU = {"checkpointing": 0.249, "no-checkpointing": 0.402}
 #: An H200 reached 771 of its 989 datasheet bf16 TFLOP/s in a large matmul; other cards are
 #: assumed to reach the same fraction of their datasheet rate.
 ACHIEVABLE_FRACTION = 771 / 989
@@ -238,7 +239,7 @@ def estimate_time_cost(
     }
 
 
-def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tokens: float = 512, *,
+def gpu_table(shape: ModelShape | dict[str, Any], settings: TrainSettings | None = None, mean_tokens: float = 512, *,
               batch: int | None = None, seq_len: int | None = None, train_tokens: float = 1e6,
               lora_r: int | None = None) -> list[dict[str, Any]]:
     """For each common GPU: does the run fit, with or without checkpointing, and its time and cost (03).
@@ -248,12 +249,16 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
     """
     if isinstance(shape, dict):
         shape = ModelShape.from_config(shape)
-    batch = batch or int(getattr(settings, "batch_size", 2))
-    seq_len = seq_len or int(getattr(settings, "max_seq_len", 2048))
-    r = lora_r or int(getattr(settings, "lora_r", 16))
-    targets = str(getattr(settings, "lora_targets", "all-linear"))
-    with_ckpt = estimate_memory(shape, batch, seq_len, lora_r=r, lora_targets=targets)
-    without = estimate_memory(shape, batch, seq_len, lora_r=r, lora_targets=targets, checkpointing="off")
+    if isinstance(settings, TrainSettings):
+        base = settings
+    else:  # the GPU recipe at 2 x 2048
+        base = TrainSettings(quantization="nf4", compute_dtype="bfloat16", batch_size=2, max_seq_len=2048)
+    base = base.replace(batch_size=batch or base.batch_size, max_seq_len=seq_len or base.max_seq_len,
+                        lora_r=lora_r or base.lora_r)
+    r, targets = base.lora_r, base.lora_targets
+    # the same estimate notebook 03's preflight prints, for the settings as the trainer runs them
+    with_ckpt = estimate_for_settings(shape, base.replace(gradient_checkpointing=True))
+    without = estimate_for_settings(shape, base.replace(gradient_checkpointing=False))
     rows = []
     for gpu in load_gpus():
         usable = gpu["memory_gib"] - 0.7  # CUDA context and driver
@@ -278,7 +283,7 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: Any = None, mean_tok
 # ---------------------------------------------------------------------------------------------
 
 
-def estimate_for_settings(shape: dict[str, Any] | ModelShape, s: TrainSettings, mean_tokens: float = 512,
+def estimate_for_settings(shape: "dict[str, Any] | ModelShape", s: TrainSettings, mean_tokens: float = 512,
                           device: str = "cuda") -> MemoryEstimate:
     """Memory for a :class:`helpers.training.settings.TrainSettings` on a model config (03_qlora_training).
 
