@@ -130,14 +130,15 @@ def main() -> int:
         model = load_causal_lm(profile)
         rows = load_split("train", limit=64)
         before = torch.cuda.memory_allocated()
-        huge = TrainSettings.from_profile(profile, batch_size=2048, max_seq_len=8192, packing=True)
+        # unpacked, so a batch really holds 2048 examples (packed, the sample filled too few rows to OOM)
+        huge = TrainSettings.from_profile(profile, batch_size=2048, max_seq_len=8192, packing=False, fixed_shape_rows=False)
         try:
             dry_run(model, tok, rows * 64, huge, "cuda")
             raise AssertionError("expected an out-of-memory error")
         except OutOfMemory as exc:
             message = str(exc)
         after = torch.cuda.memory_allocated()
-        ok_step, _ = dry_run(model, tok, rows, TrainSettings.from_profile(profile, batch_size=2, max_seq_len=512), "cuda")
+        ok_step, _ = dry_run(load_causal_lm(profile), tok, rows, TrainSettings.from_profile(profile, batch_size=2, max_seq_len=512), "cuda")
         return {"message": message, "allocated_before_gb": round(before / 2**30, 2),
                 "allocated_after_oom_gb": round(after / 2**30, 2), "next_step": ok_step}
 
