@@ -11,8 +11,6 @@ panel, the command line, the tests and ``benchmarks/bench_qlora.py`` all call it
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 import threading
 import time
@@ -228,7 +226,6 @@ def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: Train
             for p, old in zip(params, saved):
                 p.copy_(old)
         tokens = int(trainer.state.num_input_tokens_seen or 0) or _step_tokens(trainer)
-        shutil.rmtree(os.path.join(tmp, "checkpoint-1"), ignore_errors=True)
     figures = {"seconds_per_step": round(seconds, 3), "tokens": tokens, "tokens_per_s": round(tokens / seconds, 1),
                "peak_memory_gb": round(peak_memory_gb(device), 3), "loss": round(float(out.training_loss), 4)}
     return figures, trainer.model
