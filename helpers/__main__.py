@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gate": ("helpers.evaluation.gate:cli_gate", "golden-set regression gate for a run"),
     "train": ("helpers.training.job:cli_train", "train the course adapter (resumable) without a notebook"),
     "course": ("helpers.course:cli_course", "execute every notebook in order and write summary.json"),
+    "export": ("helpers.export.check:cli_export", "ship a run's adapter: merged weights, GGUF, local server, checked"),
+    "lab": ("helpers.core.install:cli_lab", "prepare the offline models, then JupyterLab on the notebooks (make lab)"),
 }
 
 
@@ -54,13 +56,23 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name == "train":
         p.add_argument("--run", required=True, help="run folder; the adapter goes to RUN/adapter")
         p.add_argument("--profile", default=None)
-        p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+        p.add_argument("--name", default=None, help="this training run's folder under RUN/adapter/runs (default: a timestamp)")
+        p.add_argument("--resume", action="store_true", help="continue run --name (default: the run with the newest checkpoint)")
         p.add_argument("--max-steps", type=int, default=None)
         p.add_argument("--save-steps", type=int, default=None)
     elif name == "course":
         p.add_argument("--profile", default=None)
         p.add_argument("--out", default=None, help="folder for executed notebooks")
         p.add_argument("--only", nargs="*", default=None, help="notebook file names to run")
+    elif name == "export":
+        p.add_argument("--run", required=True, help="run folder; writes RUN/export/ and RUN/export/export_check.json")
+        p.add_argument("--gguf", default="f16,q8_0", help="GGUF types, comma-separated (f16,bf16,f32,q8_0); '' for none")
+        p.add_argument("--serve", action="store_true", help="also serve the merged model on 127.0.0.1 and score golden")
+        p.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+        p.add_argument("--ignore-gate", action="store_true", help="ship an adapter that failed the golden gate (warns)")
+        p.add_argument("--json", action="store_true", help="print export_check.json only")
+    elif name == "lab":
+        p.add_argument("lab_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,14 +62,18 @@ def _spoil(output: str, k: int, how: str) -> str:
     return f"Sure! Here is the JSON:\n```json\n{text}\n```" if how == "prose" else text
 
 
-def make_stage(run: Path, stage: str, quality: float, latency: float, cost: float) -> None:
-    """Write predictions for eval and golden plus metrics.json for one stage; ``quality`` in 0..1."""
+def make_stage(run: Path, stage: str, quality: float, latency: float, cost: float, n_rows: int = 8) -> None:
+    """Write predictions for eval and golden plus metrics.json for one stage; ``quality`` in 0..1.
+
+    The first ``quality`` share of the ``n_rows`` rows is answered right, the rest spoiled, so two
+    stages of the same run are paired row by row (a better stage is right on a superset of rows).
+    """
     from helpers.evaluation.metrics import primary_metric, score
     from helpers.core.runs import write_json, write_jsonl
 
     record: dict[str, Any] = {"primary_metric": primary_metric("extraction"), "view": "extraction"}
     for split in ("eval", "golden"):
-        rows = _rows(split)
+        rows = _rows(split, n_rows)
         preds = []
         for k, r in enumerate(rows):
             right = (k + 1) / len(rows) <= quality
@@ -87,7 +91,8 @@ def make_stage(run: Path, stage: str, quality: float, latency: float, cost: floa
 
 
 def make_run(runs_dir: str | Path, run_id: str = "20260101-000000-ci", profile: str = "ci",
-             baseline: float = 0.4, adapter: float = 0.8, stages: tuple[str, ...] = ("baseline", "adapter")) -> Path:
+             baseline: float = 0.4, adapter: float = 0.8, stages: tuple[str, ...] = ("baseline", "adapter"),
+             n_rows: int = 8) -> Path:
     """A run folder with run.json and the chosen stages; returns its path."""
     from helpers.core.runs import write_json
 
@@ -95,9 +100,9 @@ def make_run(runs_dir: str | Path, run_id: str = "20260101-000000-ci", profile: 
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / "run.json", {"run_id": run_id, "profile": profile, "task": "support"})
     if "baseline" in stages:
-        make_stage(run, "baseline", baseline, latency=1.2, cost=0.05)
+        make_stage(run, "baseline", baseline, latency=1.2, cost=0.05, n_rows=n_rows)
     if "adapter" in stages:
-        make_stage(run, "adapter", adapter, latency=0.6, cost=0.02)
+        make_stage(run, "adapter", adapter, latency=0.6, cost=0.02, n_rows=n_rows)
     (Path(runs_dir) / "CURRENT").write_text(run_id + "\n", encoding="utf-8")
     return run
 

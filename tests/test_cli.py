@@ -13,7 +13,7 @@ import pytest
 from helpers.__main__ import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = ["doctor", "provision", "quality", "evaluate", "gate", "train", "course"]
+EXPECTED = ["doctor", "provision", "quality", "evaluate", "gate", "train", "course", "export", "lab"]
 
 
 def _run(*args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:
@@ -66,7 +66,7 @@ def _one_error_line(out: subprocess.CompletedProcess) -> str:
 def test_unknown_profile_in_environment_exits_2_with_one_line(tmp_path):
     out = _run("train", "--run", str(tmp_path / "X"), COURSE_PROFILE="nope", COURSE_RUNS=str(tmp_path / "runs"))
     line = _one_error_line(out)
-    assert line.startswith("error:") and "'nope'" in line and "ci, cpu, gpu-24gb, gpu-80gb" in line
+    assert line.startswith("error:") and "'nope'" in line and "ci, cpu, gpu-24gb, gpu-40gb, gpu-80gb" in line
     assert out.stdout == ""
     assert not (tmp_path / "X").exists()  # nothing was started
 

@@ -79,7 +79,7 @@ def test_every_profile_is_valid(name):
 
 
 def test_profile_names_match_the_table():
-    assert profile_names() == list(PROFILES) == ["ci", "cpu", "gpu-24gb", "gpu-80gb"]
+    assert profile_names() == list(PROFILES) == ["ci", "cpu", "gpu-24gb", "gpu-40gb", "gpu-80gb"]
 
 
 def test_replace_changes_sizes_and_rejects_unknown_settings():
@@ -104,7 +104,7 @@ def test_unknown_profile_names_every_valid_one():
 
 def test_unknown_profile_in_environment_is_an_error_not_a_fallback(home, monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "nope")
-    with pytest.raises(ProfileError, match="use one of ci, cpu, gpu-24gb, gpu-80gb"):
+    with pytest.raises(ProfileError, match="use one of ci, cpu, gpu-24gb, gpu-40gb, gpu-80gb"):
         resolve_profile_name()
     with pytest.raises(ProfileError):
         load_profile()
@@ -152,7 +152,10 @@ def test_without_env_or_choice_the_hardware_decides(home, no_cuda):
     assert resolve_profile_name() == ("cpu", "detected from the hardware")
 
 
-@pytest.mark.parametrize("gib,expected", [(24, "gpu-24gb"), (16, "gpu-24gb"), (40, "gpu-80gb"), (80, "gpu-80gb")])
+# total_memory as torch reports it for real cards (GiB): an RTX 3090/4090 23.6, an A100 40 GB 39.4,
+# an L40S 44.4, an A100 80 GB 79.1, an H200 139.8; a T4 14.6, an 8 GB laptop card 7.6
+@pytest.mark.parametrize("gib,expected", [(23.6, "gpu-24gb"), (14.6, "gpu-24gb"), (39.4, "gpu-40gb"), (44.4, "gpu-40gb"),
+                                          (79.1, "gpu-80gb"), (139.8, "gpu-80gb"), (7.6, "cpu")])
 def test_detection_by_gpu_memory(monkeypatch, gib, expected):
     import torch
 
@@ -162,12 +165,37 @@ def test_detection_by_gpu_memory(monkeypatch, gib, expected):
     assert detect_profile_name() == expected
 
 
+@pytest.mark.parametrize("capability,expected", [((7, 5), "float16"), ((7, 0), "float16"), ((8, 0), "bfloat16"),
+                                                 ((8, 6), "bfloat16"), ((9, 0), "bfloat16"), (None, "bfloat16")])
+def test_bf16_needs_ampere_or_newer(capability, expected):
+    assert config.compute_dtype_for("bfloat16", capability) == expected
+    assert config.compute_dtype_for("float32", capability) == "float32"  # the CPU profiles keep theirs
+
+
+def test_fp16_fallback_reaches_the_training_settings():
+    """A T4 (7.5) gets fp16 everywhere the settings path reads the dtype: 4-bit config and SFTConfig."""
+    from helpers.training.settings import TrainSettings
+
+    with pytest.warns(UserWarning, match="no bf16.*float16"):
+        p = config.fit_compute_dtype(get_profile("gpu-24gb"), capability=(7, 5))
+    assert p.compute_dtype == "float16" and p.name == "gpu-24gb"
+    s = TrainSettings.from_profile(p)
+    kwargs = s.sft_kwargs("x", "cuda")
+    assert kwargs["fp16"] is True and kwargs["bf16"] is False
+    import torch
+
+    assert s.bnb_config().bnb_4bit_compute_dtype == torch.float16
+    ampere = config.fit_compute_dtype(get_profile("gpu-24gb"), capability=(8, 6))
+    assert ampere.compute_dtype == "bfloat16"
+    assert config.fit_compute_dtype(get_profile("cpu"), capability=(7, 5)).compute_dtype == "float32"
+
+
 def test_detection_without_gpu_is_cpu(no_cuda):
     assert detect_profile_name() == "cpu"
 
 
 # --------------------------------------------------------------------------- hardware check
-@pytest.mark.parametrize("name", ["gpu-24gb", "gpu-80gb"])
+@pytest.mark.parametrize("name", ["gpu-24gb", "gpu-40gb", "gpu-80gb"])
 def test_gpu_profile_forced_without_cuda_is_one_sentence(home, no_cuda, monkeypatch, name):
     monkeypatch.setenv("COURSE_PROFILE", name)
     with pytest.raises(ProfileError) as err:

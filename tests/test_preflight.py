@@ -177,3 +177,87 @@ def test_bf16_adapters_and_no_dropout_lower_the_estimate() -> None:
     s = TrainSettings.from_profile(get_profile("gpu-80gb"), batch_size=2, max_seq_len=2048, lora_dropout=0.0,
                                    gradient_checkpointing=False)
     assert pf.estimate_for_settings(shape, s).reserved == both.reserved
+
+
+# --------------------------------------------------------------------------- which GPU profile fits a card
+from helpers.core.config import PROFILES  # noqa: E402
+from helpers.training import card_fit  # noqa: E402
+
+CARDS_GIB = {"RTX 3090": 23.6, "A100 40GB": 39.4, "A100 80GB": 79.1, "H200": 139.8}  # total_memory torch reports
+
+
+def test_known_shapes_match_the_benchmark_configs() -> None:
+    """The shapes the profile choice uses are the ones the GPU runs measured (benchmarks/configs)."""
+    for key, name in (("qwen2.5-14b-instruct", "qwen2.5-14b"), ("qwen2.5-7b-instruct", "qwen2.5-7b")):
+        bench = _shape(name)
+        assert {k: bench[k] for k in pf.KNOWN_SHAPES[key]} == pf.KNOWN_SHAPES[key]
+
+
+def test_an_a100_40gb_never_gets_a_setting_estimated_over_38_gib() -> None:
+    name = card_fit.pick_profile_name(CARDS_GIB["A100 40GB"])
+    assert name == "gpu-40gb"
+    est = card_fit.profile_estimate(PROFILES[name])
+    assert est.reserved <= 38 and est.reserved <= card_fit.memory_budget_gib(CARDS_GIB["A100 40GB"])
+    # the profile the issue found: gpu-80gb's own estimate does not fit that card
+    assert card_fit.profile_estimate(PROFILES["gpu-80gb"]).reserved > CARDS_GIB["A100 40GB"]
+
+
+@pytest.mark.parametrize("card,expected", [("RTX 3090", "gpu-24gb"), ("A100 40GB", "gpu-40gb"),
+                                           ("A100 80GB", "gpu-80gb"), ("H200", "gpu-80gb")])
+def test_each_card_gets_the_biggest_profile_that_fits(card, expected) -> None:
+    gib = CARDS_GIB[card]
+    assert card_fit.pick_profile_name(gib) == expected
+    budget = card_fit.memory_budget_gib(gib)
+    for name, profile in PROFILES.items():
+        est = card_fit.profile_estimate(profile)
+        if est is None:
+            continue
+        if est.reserved > card_fit.profile_estimate(PROFILES[expected]).reserved:
+            assert est.reserved > budget, (card, name)  # a bigger one would not have fit
+
+
+def test_the_choice_follows_the_estimate_not_a_threshold() -> None:
+    """Turning checkpointing on for the 80 GB profile shrinks its estimate (~13 GiB), and then even a 24 GB card
+    may take it, while a 40 GB card keeps the profile with the bigger estimate that fits."""
+    ckpt = dict(PROFILES, **{"gpu-80gb": PROFILES["gpu-80gb"].replace(gradient_checkpointing=True)})
+    assert card_fit.profile_estimate(ckpt["gpu-80gb"]).reserved < card_fit.memory_budget_gib(23.6)
+    assert card_fit.pick_profile_name(23.6, ckpt) == "gpu-80gb"
+    assert card_fit.pick_profile_name(39.4, ckpt) == "gpu-40gb"
+    assert card_fit.pick_profile_name(7.6) == "cpu"  # nothing fits an 8 GB card
+
+
+def test_gpu_profiles_fit_their_cards_with_headroom_and_show_ten_eval_points() -> None:
+    from helpers.core.models import load_tokenizer
+    from helpers.data.loading import load_split
+    from helpers.training.dataset import encode_example
+
+    tok = load_tokenizer("smollm2-135m")  # Qwen's tokenizer is not offline; SmolLM2's counts tokens alike
+    tokens = sum(len(encode_example(tok, r)["input_ids"]) for r in load_split("train"))
+    for name, card in (("gpu-24gb", "RTX 3090"), ("gpu-40gb", "A100 40GB"), ("gpu-80gb", "A100 80GB")):
+        p = PROFILES[name]
+        est = card_fit.profile_estimate(p)
+        assert est.reserved <= card_fit.memory_budget_gib(CARDS_GIB[card]), name
+        steps = card_fit.epoch_steps(tokens, p.batch_size, p.max_seq_len, p.grad_accum)
+        assert steps // p.eval_steps >= 10, (name, steps, p.eval_steps)
+        assert p.save_steps < steps  # at least one checkpoint inside an epoch, for resume
+
+
+def test_profile_speeds_are_the_preflight_estimates_for_their_cheapest_card() -> None:
+    """train_tokens_per_s (notebook 01's cost estimate) comes from the measured MFU, not a guess."""
+    for name, card in (("gpu-24gb", "rtx3090"), ("gpu-40gb", "a100-40gb"), ("gpu-80gb", "a100-80gb")):
+        p = PROFILES[name]
+        tc = pf.estimate_time_cost(pf.KNOWN_SHAPES[p.model], 1e6, card, checkpointing=p.gradient_checkpointing)
+        assert p.train_tokens_per_s == pytest.approx(tc["tokens_per_s"], rel=0.05), name
+
+
+def test_epoch_steps_counts_packed_rows() -> None:
+    assert card_fit.epoch_steps(104_965, 4, 1024) == 26  # 103 packed rows of 1024 tokens, 4 a step
+    assert card_fit.epoch_steps(104_965, 2, 1024, grad_accum=2) == 26
+    assert card_fit.epoch_steps(10, 4, 1024) == 1
+
+
+def test_a_local_model_folder_is_estimated_from_its_config(tmp_path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(_shape("qwen2.5-14b")))
+    assert card_fit.shape_for_model(str(tmp_path))["hidden_size"] == 5120
+    assert card_fit.shape_for_model("no-such-model") is None
+    assert card_fit.profile_estimate(PROFILES["gpu-40gb"].replace(model="no-such-model")) is None

@@ -4,6 +4,8 @@ the question, and the prompt ladder, format spec and fine-tuning prompt are buil
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,7 @@ from helpers.prompting.prompts import (
     build_messages,
     finetune_config,
     format_spec,
+    guideline_rules,
     prompt_ladder,
     select_examples,
     training_messages,
@@ -204,31 +207,83 @@ def test_format_spec_for_the_other_views():
     cls = format_spec("classification")
     cats = schema.get("classification_labels") or schema.get("labels", {}).get("issue_type", [])
     assert cats and all(c in cls for c in cats)
-    assert "25 words" in format_spec("summarisation")
+    assert "35 words" in format_spec("summarisation")
 
 
 @pytest.mark.parametrize("view", TASK_VIEWS)
-def test_prompt_ladder_adds_instructions_then_spec_then_examples(view):
+def test_prompt_ladder_adds_instructions_then_spec_then_rules_then_examples(view):
     ladder = prompt_ladder(view, k=3)
     names = list(ladder)
-    assert len(names) == 4 and names[0].startswith("1") and names[3].startswith("4")
-    bare, instr, spec, shots = ladder.values()
+    assert len(names) == 5 and [n[0] for n in names] == ["1", "2", "3", "4", "5"]
+    bare, instr, spec, rules, shots = ladder.values()
     assert all(c.view == view for c in ladder.values())
     assert bare.instructions == BARE_INSTRUCTIONS[view] and not bare.format_spec and bare.k == 0
     assert instr.instructions == DETAILED_INSTRUCTIONS[view] and not instr.format_spec and instr.k == 0
     assert len(instr.instructions) > len(bare.instructions)
     assert spec.instructions == instr.instructions and spec.format_spec and spec.k == 0
+    assert rules.instructions == guideline_rules(view) and rules.format_spec and rules.k == 0
+    assert len(rules.instructions) > len(instr.instructions)
     assert shots.format_spec and shots.k == 3 and shots.selection == "similar"
-    assert shots.instructions == instr.instructions
+    assert shots.instructions == rules.instructions
     # what the model sees grows rung by rung
-    systems = [build_messages("x", c)[0]["content"] for c in (bare, instr, spec)]
+    systems = [build_messages("x", c)[0]["content"] for c in (bare, instr, spec, rules)]
     assert systems[1] != systems[0] and systems[2].startswith(systems[1])
-    assert len(systems[2]) > len(systems[1])
+    assert len(systems[2]) > len(systems[1]) and len(systems[3]) > len(systems[2])
     assert len(build_messages("x", shots, support_rows(3, start=10))) == 1 + 2 * 3 + 1
 
 
+def _guideline() -> str:
+    return (Path(__file__).resolve().parent.parent / "data" / "GUIDELINES.md").read_text(encoding="utf-8")
+
+
+def _guideline_priority() -> list[str]:
+    """The guideline's priority list, read from its numbered line (1. `damaged_item` 2. ...)."""
+    text = _guideline()
+    block = text[text.index("**Several issues in one message.**"):text.index("The order in which")]
+    return re.findall(r"\d\. `([a-z_]+)`", block)
+
+
+def test_guideline_rules_and_guideline_name_the_same_labels_and_order():
+    schema = load_schema("support")
+    priority = _guideline_priority()
+    assert priority == schema["labels"]["issue_type"]  # the guideline, its schema and ...
+    for view in ("extraction", "classification"):
+        rules = guideline_rules(view)
+        order = re.search(r"priority order: ([a-z_> ]+)", rules).group(1).split(" > ")
+        assert [o.strip() for o in order] == priority, view  # ... the prompt agree on the order
+        for label in schema["labels"]["issue_type"]:
+            assert f"{label} (" in rules or f"- {label}:" in rules, (view, label)  # each label defined
+    rules = guideline_rules("extraction")
+    for label in schema["labels"]["requested_action"] + schema["labels"]["sentiment"]:
+        assert label in rules and label in _guideline()
+    # the traps the guideline spells out, each in the prompt too
+    for trap in ("quoted", "Tracking numbers", "1Z", "TRK-", "bare noun", "sarcastic", "negative remark wins",
+                 "ORD- plus five digits", "the product they ordered", "first one if several"):
+        assert trap in rules, trap
+    for phrase in ("sarcastic", "bare noun", "Tracking numbers are not order ids", "highest in this priority list"):
+        assert phrase.lower() in _guideline().lower(), phrase
+    assert "about 35 words" in guideline_rules("summarisation") and "at most about 35 words" in _guideline()
+
+
+def test_rung_two_does_not_contradict_the_guideline():
+    """The old rung 2 said "as the customer names it" and "the one the customer asks to be fixed"."""
+    text = DETAILED_INSTRUCTIONS["extraction"]
+    for wrong in ("as the customer names it", "asks to be fixed", "tone overall"):
+        assert wrong not in text
+    assert "asks to be fixed" not in DETAILED_INSTRUCTIONS["classification"]
+
+
+def test_guideline_rules_missing_section_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_HOME", str(tmp_path))
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    (tmp_path / "data" / "mine" / "prompt_rules.md").write_text("# rules\n\n## extraction\nbe careful\n")
+    assert guideline_rules("extraction", task="mine") == "be careful"
+    with pytest.raises(SettingsError, match="## classification.*prompt_rules.md"):
+        guideline_rules("classification", task="mine")
+
+
 def test_prompt_ladder_k_and_unknown_view():
-    assert list(prompt_ladder("extraction", k=5).values())[3].k == 5
+    assert list(prompt_ladder("extraction", k=5).values())[4].k == 5
     with pytest.raises(SettingsError, match="extraction"):
         prompt_ladder("translation")
     with pytest.raises(SettingsError):

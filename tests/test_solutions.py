@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "guide" / "solutions"
 NOTEBOOK_NAMES = ["00_setup", "01_data_quality", "02_prompting_baseline", "03_qlora_training",
-                  "04_evaluation", "05_clean_vs_noisy"]
+                  "04_evaluation", "05_clean_vs_noisy", "06_ship_it"]
 _BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 
 
@@ -130,7 +130,7 @@ def test_03_lora_targets_and_scale(tiny_profile):
         assert scale(get_peft_model(load_causal_lm(tiny_profile), lora)) == pytest.approx(want)
 
 
-def test_04_evaluation_on_a_fabricated_run(runs_tmp):
+def test_04_evaluation_on_a_fabricated_run(runs_tmp, tiny_profile):
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
@@ -142,7 +142,12 @@ def test_04_evaluation_on_a_fabricated_run(runs_tmp):
     worst = review.worst_examples(run, "golden", n=4)
     for ex in worst:  # a rating the metric disagrees with, and one it agrees with
         review.record_rating(run, ex["id"], "same" if ex["adapter_score"] != ex["baseline_score"] else "better")
-    ns = run_blocks("04_evaluation", {"compare": compare, "review": review, "run": run})
+    ns = run_blocks("04_evaluation", {"compare": compare, "review": review, "run": run, "profile": tiny_profile})
+    assert set(ns["table"]) == {"2 + instructions", "4 + guideline rules", "5 + 2 similar examples"}
+    for metrics in ns["table"].values():
+        assert {"rouge1", "rouge2", "rougeL", "semantic_similarity"} <= set(metrics)
+        assert all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert all(s[1] < 0.3 and s[2] > 0.6 for s in ns["suspects"])
     assert ns["s"]["disagreements"], "the ratings above disagree with the metric at least once"
     ok, reasons = ns["strict_gate"](run)
     assert isinstance(ok, bool) and all(isinstance(r, str) for r in reasons)

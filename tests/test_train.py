@@ -170,7 +170,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     job = TrainingJob(profile, load_tokenizer(profile.model), support_rows(24), support_rows(4, 100), Path(sys.argv[1]))
     if slow:
         job.listeners.append(lambda h: time.sleep(slow))
-    job.start(s, resume=(len(sys.argv) > 3))
+    job.start(s, resume=(len(sys.argv) > 3), name="r")  # its own folder: ADAPTER_ROOT/runs/r
     print(json.dumps({{"step": job.result.global_step, "resumed_from": job.result.resumed_from}}))
 """)
 
@@ -194,8 +194,9 @@ def test_kill_dash_nine_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_
     assert json.loads(out.stdout.strip().splitlines()[-1])["step"] == 12
 
     # 2. the same run, killed with SIGKILL once checkpoint-6 exists
-    run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(script), str(run), "0.3"], env=env,
+    killed = tmp_path / "killed"
+    run = killed / "runs" / "r"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed), "0.3"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and not (run / "checkpoints" / "checkpoint-6" / "trainer_state.json").exists():
@@ -212,7 +213,7 @@ def test_kill_dash_nine_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_
     assert (ckpt / "optimizer.pt").exists() and (ckpt / "scheduler.pt").exists()
 
     # 3. resume: continues from the newest checkpoint and ends at the same step
-    out = subprocess.run([sys.executable, str(script), str(run), "0", "resume"], env=env,
+    out = subprocess.run([sys.executable, str(script), str(killed), "0", "resume"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     info = json.loads(out.stdout.strip().splitlines()[-1])
@@ -224,7 +225,7 @@ def test_kill_dash_nine_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_
     # with optimizer, scheduler and RNG state restored, the adapter matches the uninterrupted one
     import torch
 
-    a, b = _lora_state(ref / "final"), _lora_state(run / "final")
+    a, b = _lora_state(ref / "runs" / "r" / "final"), _lora_state(run / "final")
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key

@@ -41,3 +41,23 @@ def test_progress_total_comes_from_the_trainer_for_epoch_runs(tmp_path):
     assert (progress.value, progress.max) == (1, 107)
     job._on_log([{"step": 1, "loss": 2.0, "max_steps": 107}, {"step": 40, "loss": 1.0, "max_steps": 107}])
     assert (progress.value, progress.max) == (40, 107) and progress.value < progress.max
+
+
+def test_progress_total_is_real_from_the_first_step_with_max_steps_minus_one(tmp_path, tiny_profile):
+    """A real epoch run (max_steps=-1): the total is the trainer's steps from rows and packing, shown from step 1."""
+    from conftest import support_rows
+    from helpers.core.models import load_tokenizer
+
+    s = TrainSettings.from_profile(tiny_profile, max_steps=-1, epochs=1, batch_size=2, train_rows=None, max_seq_len=128,
+                                   save_steps=100, eval_steps=100, warmup_ratio=0.0)
+    assert s.max_steps == -1
+    job = TrainingJob(tiny_profile, load_tokenizer(tiny_profile.model), support_rows(12), [], tmp_path)
+    panel = train_panel(job, s)
+    progress = next(c for c in panel.children if type(c).__name__ == "IntProgress")
+    seen: list[tuple[int, int]] = []
+    job.listeners.append(lambda h: seen.append((progress.value, progress.max)))  # after the panel's own listener
+    job.start(s)
+    steps = job.result.global_step
+    assert steps > 1 and job.result.max_steps == steps  # packed rows / batch, one epoch: the run's real length
+    assert seen[0] == (1, steps)  # the first step already shows the real total, not a full bar
+    assert all(total == steps for _, total in seen) and seen[-1] == (steps, steps)

@@ -64,6 +64,11 @@ class Profile:
     price_per_hour_usd: float
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # notebook 05: learning-curve slices of the clean rows (each trained for experiment_steps) and
+    # how many seeds each arm of the experiment is trained with; notebook 04: production rows scored
+    curve_rows: tuple[int, ...] = (25, 50, 100, 200, 500)
+    experiment_seeds: int = 1
+    production_rows: int | None = None  # None = the whole production_sample.jsonl
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy, used in run cards (03_qlora_training)."""
@@ -93,6 +98,7 @@ PROFILES: dict[str, Profile] = {
         max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=2,
         eval_steps=2, eval_rows=4, golden_rows=4, gen_batch_size=4, max_new_tokens=64,
         experiment_clean_rows=24, experiment_noisy_rows=96, experiment_steps=2,
+        curve_rows=(8, 24), production_rows=4,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="Every notebook in minutes on any CPU; numbers are not meaningful.",
         **_COMMON,
@@ -103,28 +109,48 @@ PROFILES: dict[str, Profile] = {
         max_seq_len=512, learning_rate=1e-3, gradient_checkpointing=False, save_steps=20,
         eval_steps=20, eval_rows=60, golden_rows=None, gen_batch_size=10, max_new_tokens=80,
         experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=40,
+        curve_rows=(25, 75, 200), production_rows=60,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="The full course on a laptop CPU with a real 135M model (fp32 LoRA).",
         **_COMMON,
     ),
+    # The GPU profiles: sizes the preflight (helpers.training.preflight) says fit the card with headroom,
+    # for Qwen2.5-7B/14B (shapes in preflight.KNOWN_SHAPES), on 640 training rows of ~164 tokens = 103
+    # packed rows of 1024 tokens a GPU epoch. Speeds are estimates, not measurements on these cards: the
+    # course path's MFU measured on an H200 (preflight.MEASURED_MFU, qlora_h200_trl_*.json) times each
+    # card's datasheet bf16 rate (preflight.estimate_time_cost), for the cheapest card of the class.
     "gpu-24gb": Profile(
         name="gpu-24gb", model="qwen2.5-7b-instruct", device="cuda", quantization="nf4",
         compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
         max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=10,
-        eval_steps=10, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
+        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
         experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
-        train_tokens_per_s=2500.0, price_per_hour_usd=0.30,
-        notes="QLoRA on an RTX 3090/4090 (24 GB).",
+        train_tokens_per_s=478.0, price_per_hour_usd=0.30,
+        notes="QLoRA of a 7B model on a 12-24 GB card (RTX 3090/4090): preflight ~7.8 GiB; "
+              "est. ~480 tokens/s on a 3090, ~1,110 on a 4090.",
+        **_COMMON,
+    ),
+    "gpu-40gb": Profile(
+        name="gpu-40gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
+        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=2, grad_accum=2,
+        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=False, save_steps=10,
+        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
+        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
+        train_tokens_per_s=1711.0, price_per_hour_usd=1.10,
+        notes="QLoRA of a 14B model on a 40-48 GB card (A100 40 GB, A6000, L40S) without checkpointing, "
+              "2 x 1024 tokens a micro-batch, 2 accumulated (the same 4 rows a step as the others): "
+              "preflight ~30 GiB; est. ~1,710 tokens/s on an A100.",
         **_COMMON,
     ),
     "gpu-80gb": Profile(
         name="gpu-80gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
         compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
         max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=False, save_steps=10,
-        eval_steps=10, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
+        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
         experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
-        train_tokens_per_s=2000.0, price_per_hour_usd=1.40,
-        notes="QLoRA on an A100 40/80 GB.",
+        train_tokens_per_s=1711.0, price_per_hour_usd=1.40,
+        notes="QLoRA of a 14B model on an 80 GB card (A100/H100 80 GB) without checkpointing: "
+              "preflight ~50 GiB; est. ~1,710 tokens/s on an A100 80 GB, ~5,400 on an H100.",
         **_COMMON,
     ),
 }
@@ -147,15 +173,56 @@ def get_profile(name: str) -> Profile:
 
 
 def detect_profile_name() -> str:
-    """Pick a profile from the hardware: GPU memory decides, no GPU means ``cpu`` (00_setup)."""
+    """Pick a profile from the hardware: no GPU means ``cpu``; on a GPU, the biggest GPU profile
+    whose preflight estimate fits the card's memory with headroom (00_setup).
+
+    The choice is :func:`helpers.training.card_fit.pick_profile_name`, the same estimate notebook 03
+    prints, so a 40 GB A100 gets ``gpu-40gb`` (~30 GiB), not the 80 GB profile (~50 GiB).
+    """
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return "cpu"
     if not torch.cuda.is_available():
         return "cpu"
-    gib = torch.cuda.get_device_properties(0).total_memory / 2**30
-    return "gpu-80gb" if gib >= 39 else "gpu-24gb"
+    from helpers.training.card_fit import pick_profile_name
+
+    return pick_profile_name(torch.cuda.get_device_properties(0).total_memory / 2**30)
+
+
+def compute_dtype_for(wanted: str, capability: tuple[int, int] | None) -> str:
+    """The compute dtype a GPU of this compute capability can run (00_setup).
+
+    bf16 needs compute capability 8.0 (Ampere: A100, RTX 30xx) or newer; a T4 or an RTX 2080 (7.5)
+    and a V100 (7.0) compute in fp16 instead. ``capability`` None (no GPU) keeps ``wanted``.
+    """
+    if wanted != "bfloat16" or capability is None or tuple(capability) >= (8, 0):
+        return wanted
+    return "float16"
+
+
+def fit_compute_dtype(profile: Profile, capability: tuple[int, int] | None = None) -> Profile:
+    """The profile with fp16 compute on a CUDA GPU without bf16, and one warning line saying so (00_setup).
+
+    ``capability`` defaults to the visible GPU's; every later step (model load, the 4-bit config,
+    ``SFTConfig(fp16=True)``) reads the profile's ``compute_dtype``, so the fallback is real.
+    """
+    if profile.device != "cuda":
+        return profile
+    if capability is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            return profile
+        capability = tuple(torch.cuda.get_device_capability(0))
+    dtype = compute_dtype_for(profile.compute_dtype, capability)
+    if dtype == profile.compute_dtype:
+        return profile
+    import warnings
+
+    warnings.warn(f"this GPU (compute capability {capability[0]}.{capability[1]}) has no bf16: profile "
+                  f"{profile.name!r} computes in float16 instead (see guide/hardware_and_cost.md)", stacklevel=2)
+    return profile.replace(compute_dtype=dtype)
 
 
 def saved_profile_path() -> Path:
@@ -215,4 +282,5 @@ def load_profile(name: str | None = None, check_hardware: bool = True) -> Profil
         profile = profile.replace(model=model)
     if check_hardware:
         check_profile_hardware(profile)
+        profile = fit_compute_dtype(profile)
     return profile

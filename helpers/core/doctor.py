@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 
-from helpers.core.config import load_profile
+from helpers.core.config import Profile, load_profile
 from helpers.core.models import MODELS, ModelUnavailable, local_model_path, model_status
 from helpers.core.paths import cache_dir, course_home
 
@@ -77,8 +77,70 @@ def check_bnb_4bit() -> Check:
         return Check("bitsandbytes 4-bit", False, f"NF4 round trip failed on {device}: {type(exc).__name__}",
                      "reinstall bitsandbytes==0.50.2 matching your CUDA (see guide/troubleshooting.md)")
     ok = err < 0.2
-    return Check("bitsandbytes 4-bit", ok, f"NF4 round trip on {device}: mean relative error {err:.3f}",
-                 "" if ok else "bitsandbytes returned wrong values: reinstall it")
+    detail = f"NF4 round trip on {device}: mean relative error {err:.3f}"
+    if ok and device == "cuda":  # the 4-bit matmul kernel training runs, against a plain matmul
+        try:
+            import bitsandbytes as bnb
+
+            x = torch.randn(16, 256, device=device, dtype=torch.float16)
+            out = bnb.matmul_4bit(x, q.t(), quant_state=state).float()
+            ref = x.float() @ back.t()
+            mm_err = float((out - ref).abs().mean() / ref.abs().mean())
+        except Exception as exc:  # noqa: BLE001
+            return Check("bitsandbytes 4-bit", False, f"4-bit matmul failed on cuda: {type(exc).__name__}",
+                         "reinstall bitsandbytes==0.50.2 matching your CUDA (see guide/troubleshooting.md)")
+        ok = mm_err < 0.05
+        detail += f"; 4-bit matmul kernel error {mm_err:.4f}"
+    return Check("bitsandbytes 4-bit", ok, detail, "" if ok else "bitsandbytes returned wrong values: reinstall it")
+
+
+def compute_dtype_check(wanted: str, capability: tuple[int, int] | None, gpu: str = "this GPU") -> Check:
+    """Does the GPU compute in the profile's dtype? A T4/2080 (7.5) falls back to fp16 (00_setup).
+
+    The decision is :func:`helpers.core.config.compute_dtype_for`, the one ``load_profile`` applies.
+    """
+    from helpers.core.config import compute_dtype_for
+
+    got = compute_dtype_for(wanted, capability)
+    cc = f"compute capability {capability[0]}.{capability[1]}" if capability else "no GPU"
+    if got == wanted:
+        return Check("gpu compute dtype", True, f"{gpu} ({cc}) computes in {wanted}")
+    return Check("gpu compute dtype", True, f"{gpu} ({cc}) has no bf16: the course computes in {got} instead "
+                 f"(slower than bf16 on newer cards; lower learning_rate if the loss turns nan)")
+
+
+def gpu_memory_check(profile_name: str, need_gib: float | None, free_gib: float, total_gib: float) -> Check:
+    """Free GPU memory against the profile's preflight estimate, with the profile that fits (00_setup)."""
+    from helpers.training.card_fit import memory_budget_gib, pick_profile_name
+    from helpers.training.preflight import HEADROOM_FRACTION
+
+    if need_gib is None:
+        return Check("gpu memory", True, f"{free_gib:.1f} of {total_gib:.1f} GiB free; no estimate for this model")
+    detail = f"profile {profile_name} needs about {need_gib:.1f} GiB (preflight); {free_gib:.1f} of {total_gib:.1f} GiB free"
+    if need_gib <= free_gib * HEADROOM_FRACTION:  # free memory already excludes this process's CUDA context
+        return Check("gpu memory", True, detail)
+    best = pick_profile_name(total_gib)
+    if need_gib <= memory_budget_gib(total_gib):
+        fix = "another process holds GPU memory: close it (see nvidia-smi) or restart the other notebooks' kernels"
+    else:
+        fix = f"this card is too small for {profile_name}: use COURSE_PROFILE={best} (the preflight's pick for it)"
+    return Check("gpu memory", False, detail, fix)
+
+
+def check_gpu(profile: Profile) -> list[Check]:
+    """bf16 support and free memory on the visible GPU, for ``profile`` (00_setup)."""
+    import torch
+
+    from helpers.training.card_fit import profile_estimate
+
+    if not torch.cuda.is_available():
+        return []
+    name = torch.cuda.get_device_name(0)
+    capability = tuple(torch.cuda.get_device_capability(0))
+    free, total = torch.cuda.mem_get_info()
+    need = profile_estimate(profile) if profile.device == "cuda" else None
+    return [compute_dtype_check(profile.compute_dtype if profile.device == "cuda" else "bfloat16", capability, name),
+            gpu_memory_check(profile.name, need.reserved if need else None, free / 2**30, total / 2**30)]
 
 
 def check_disk(min_free_gb: float = MIN_FREE_GB) -> Check:
@@ -153,9 +215,10 @@ def run_doctor(profile_model: str | None = None) -> list[Check]:
     because notebook 00 and ``python -m helpers doctor`` run the doctor before a profile is chosen.
     """
     checks = [check_python(), check_torch()]
+    profile = load_profile(check_hardware=False)
     if checks[-1].ok:
-        checks += [check_cuda(), check_bnb_4bit()]
-    model = profile_model or load_profile(check_hardware=False).model
+        checks += [check_cuda(), check_bnb_4bit(), *check_gpu(profile)]
+    model = profile_model or profile.model
     checks += [check_disk(), *check_models(model), check_versions()]
     return checks
 

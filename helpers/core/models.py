@@ -211,23 +211,35 @@ def load_tokenizer(key: str) -> Any:
     return tokenizer
 
 
-def bnb_config(compute_dtype: str = "bfloat16") -> Any:
-    """4-bit NF4 with double quantisation and bf16 compute: the QLoRA recipe (03_qlora_training)."""
+def bnb_config(compute_dtype: str = "bfloat16", quant_storage: str | None = None) -> Any:
+    """4-bit NF4 with double quantisation and bf16 compute: the QLoRA recipe (03_qlora_training).
+
+    ``quant_storage`` (e.g. "bfloat16") stores the packed 4-bit weights in that dtype instead of
+    uint8, which FSDP needs to shard them with the other parameters (guide: past_one_gpu).
+    """
     import torch
     from transformers import BitsAndBytesConfig
 
+    extra = {"bnb_4bit_quant_storage": getattr(torch, quant_storage)} if quant_storage else {}
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
+        **extra,
     )
 
 
-def load_causal_lm(profile: Profile, quantization: str | None = None) -> Any:
+_PROFILE_PLACEMENT = object()  # load_causal_lm's default: GPU 0 for a cuda profile, else the CPU
+
+
+def load_causal_lm(profile: Profile, quantization: str | None = None, device_map: Any = _PROFILE_PLACEMENT,
+                   quant_storage: str | None = None) -> Any:
     """The profile's base model: NF4 on CUDA, fp32 on CPU unless 4-bit is asked for (00_setup, 03).
 
     ``quantization`` overrides the profile ("none" or "nf4"); NF4 on a CPU works but is slow.
+    ``device_map`` overrides the placement (one process per GPU under DDP: ``{"": local_rank}``;
+    ``None`` loads on the CPU, as FSDP's rank-0 loading wants); ``quant_storage`` see :func:`bnb_config`.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -240,9 +252,11 @@ def load_causal_lm(profile: Profile, quantization: str | None = None) -> Any:
         dtype=getattr(torch, profile.compute_dtype),
     )
     if quant == "nf4":
-        kwargs["quantization_config"] = bnb_config(profile.compute_dtype)
-    if profile.device == "cuda":
-        kwargs["device_map"] = {"": 0}
+        kwargs["quantization_config"] = bnb_config(profile.compute_dtype, quant_storage)
+    if device_map is _PROFILE_PLACEMENT:
+        device_map = {"": 0} if profile.device == "cuda" else None
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     model.config.use_cache = True

@@ -24,7 +24,7 @@ from helpers.evaluation.metrics import (
 )
 
 STAGES = ("baseline", "adapter")
-SPLITS = ("eval", "golden")
+SPLITS = ("eval", "golden", "production_sample")  # a stage scored without production has no such rows
 STAGE_NOTEBOOK = {
     "baseline": "notebooks/02_prompting_baseline.ipynb",
     "adapter": "notebooks/03_qlora_training.ipynb",
@@ -172,6 +172,32 @@ def breakdown_table(run_dir: str | Path, split: str = "golden") -> Any:
     frame = pd.DataFrame(rows, columns=[name, "baseline", "adapter"])
     frame["change"] = frame["adapter"] - frame["baseline"]
     return frame
+
+
+def drift_table(run_dir: str | Path, metrics: list[str] | None = None) -> Any:
+    """Does the eval score carry over to production? Each stage's eval vs production metrics (04_evaluation).
+
+    Production rows are a labelled sample of what the deployed model will see (new product
+    lines, other wording); a drop from eval to production is what drift costs. ``metrics``
+    defaults to the primary metric and the per-field / per-label ones.
+    """
+    import pandas as pd
+
+    rows = []
+    for stage in STAGES:
+        m = load_stage(run_dir, stage)
+        prod = m.get("production_sample")
+        if not isinstance(prod, dict):
+            raise SettingsError(
+                f"{stage} was not scored on production_sample: run {STAGE_NOTEBOOK[stage]} again (it scores it now)"
+            )
+        primary = m.get("primary_metric")
+        wanted = metrics or [primary] + [k for k in prod if "." in k]
+        for metric in wanted:
+            if metric in prod and metric in m.get("eval", {}):
+                rows.append({"stage": stage, "metric": metric, "eval": m["eval"][metric],
+                             "production": prod[metric], "change": prod[metric] - m["eval"][metric]})
+    return pd.DataFrame(rows, columns=["stage", "metric", "eval", "production", "change"])
 
 
 def speed_table(run_dir: str | Path) -> Any:

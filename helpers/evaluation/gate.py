@@ -1,21 +1,24 @@
-"""The golden-set regression gate: may this adapter replace what we have?
+"""The golden-set regression gate: did anything we already had get worse, beyond noise?
 
 Introduced in ``04_evaluation.ipynb``; also ``python -m helpers gate --run DIR`` (exit 0 pass,
 1 fail, 2 unusable run folder) so CI can block a bad adapter.
 
-Which metrics count: every metric in the adapter's ``golden`` metrics (``adapter/metrics.json``)
-that the comparison point also has and whose two values are numbers in [0, 1] - the quality
-metrics, including per-field ``field_accuracy.<field>``. Speed (latency, tokens/s, cost) lives
-under ``speed`` and never counts. All quality metrics are "higher is better".
+Which metrics count: every golden quality metric the task computes per row (the 0-1 metrics,
+per-field ``field_accuracy.<field>`` included). Speed (latency, tokens/s, cost) never counts.
 
-The gate fails when, on ANY counted metric, the adapter is more than ``tolerance`` below
+Each metric is compared **per row** with the adapter's own golden predictions (a paired
+bootstrap, :mod:`helpers.evaluation.decision`) against
 
-1. this run's prompting baseline (``baseline/metrics.json``), or
+1. this run's prompting baseline (``baseline/predictions_golden.jsonl``), and
 2. the best earlier finished run of the same task and profile under the runs folder: the
    other run whose adapter golden primary metric is highest among those that finished before
    this one (finish time = modification time of its ``adapter/metrics.json``, or of its
-   ``summary.json`` when only that exists). Its golden metrics come from
-   ``adapter/metrics.json``, else ``summary.json``'s ``finetuned.golden``.
+   ``summary.json`` when only that exists). It is compared on the golden rows both runs
+   scored (``adapter/predictions_golden.jsonl``); an earlier run without predictions is named
+   but cannot be compared row by row.
+
+The gate **fails** on a metric only when the whole 95% interval of the difference lies more
+than ``tolerance`` below zero: a regression the data shows, not one row of noise.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.evaluation.compare import load_stage, numeric_metrics
-from helpers.core.errors import SettingsError
+from helpers.core.errors import DataError, SettingsError
+from helpers.evaluation.compare import load_predictions, load_stage, numeric_metrics, run_task
+from helpers.evaluation.decision import aligned_predictions, paired_differences
 from helpers.core.paths import runs_dir
 from helpers.core.runs import read_json
 
@@ -113,53 +117,83 @@ def best_earlier_run(run_dir: str | Path, runs_root: str | Path | None = None) -
     return (best[2], best[3]) if best else None
 
 
+def _earlier_predictions(root: Path, name: str | None) -> list[dict[str, Any]] | None:
+    """The earlier run's adapter golden predictions, or None when it kept none."""
+    if name is None or not (root / name / "adapter" / "predictions_golden.jsonl").exists():
+        return None
+    return load_predictions(root / name, "adapter", "golden")
+
+
 def check_gate(run_dir: str | Path, tolerance: float = DEFAULT_TOLERANCE, runs_root: str | Path | None = None) -> GateResult:
-    """Does the adapter hold up on the golden set? See the module docstring for the rules (04_evaluation).
+    """Does the adapter hold up on the golden set, row by row? See the module docstring (04_evaluation).
 
     Raises :class:`SettingsError` (naming the notebook to run) when the run folder lacks the
-    baseline or adapter metrics.
+    baseline or adapter results.
     """
     run = Path(run_dir)
     if not run.is_dir():
         raise SettingsError(f"run folder {run} does not exist: pass a folder under {runs_dir()}")
     if tolerance < 0:
         raise SettingsError(f"tolerance {tolerance} is negative: use a small positive number such as 0.02")
-    base = numeric_metrics(load_stage(run, "baseline")["golden"], unit_interval=True)
+    load_stage(run, "baseline")
     adapter_metrics = load_stage(run, "adapter")
-    adapter = numeric_metrics(adapter_metrics["golden"], unit_interval=True)
-    if not adapter:
+    task = run_task(run)
+    wanted = [m for m in numeric_metrics(adapter_metrics["golden"], unit_interval=True)]
+    if not wanted:
         raise SettingsError(f"{run / 'adapter' / 'metrics.json'} has no golden quality metrics: run notebooks/03_qlora_training.ipynb again")
-    earlier = best_earlier_run(run, runs_root)
-    earlier_name, earlier_golden = (earlier[0], earlier[1]) if earlier else (None, {})
+    adapter_preds = load_predictions(run, "adapter", "golden")
+    base, fin, refs = aligned_predictions(load_predictions(run, "baseline", "golden"), adapter_preds, "baseline and adapter")
+    vs_base = paired_differences(task, base, fin, refs)
+    root = Path(runs_root) if runs_root is not None else runs_dir()
+    earlier = best_earlier_run(run, root)
+    earlier_name = earlier[0] if earlier else None
+    vs_earlier: dict[str, Any] = {}
+    notes: list[str] = []
+    earlier_rows = _earlier_predictions(root, earlier_name)
+    if earlier_name and earlier_rows is None:
+        notes.append(f"best earlier run {earlier_name} kept no golden predictions: not compared row by row")
+    elif earlier_rows is not None:
+        try:
+            old, new, refs2 = aligned_predictions(earlier_rows, adapter_preds, f"run {earlier_name} and this run")
+            vs_earlier = paired_differences(task, old, new, refs2)
+        except DataError as exc:
+            notes.append(f"best earlier run {earlier_name} not compared: {exc}")
     primary = adapter_metrics.get("primary_metric")
-    order = [primary] + [m for m in adapter if m != primary] if primary in adapter else list(adapter)
+    metrics = [m for m in wanted if m in vs_base]
+    order = ([primary] if primary in metrics else []) + [m for m in metrics if m != primary]
 
     table: list[dict[str, Any]] = []
     failures: list[str] = []
     for metric in order:
-        a = adapter[metric]
-        row: dict[str, Any] = {"metric": metric, "adapter": a, "baseline": base.get(metric),
-                               "best_earlier": earlier_golden.get(metric), "ok": True}
-        for label, ref in (("baseline", base.get(metric)), (f"best earlier run {earlier_name}", earlier_golden.get(metric))):
-            if ref is None:
-                continue
-            if a < ref - tolerance - 1e-12:
+        d = vs_base[metric]
+        row: dict[str, Any] = {"metric": metric, "adapter": d.finetuned, "baseline": d.baseline,
+                               "diff": d.diff, "ci_low": d.ci95[0], "ci_high": d.ci95[1], "ok": True}
+        checks = [("baseline", d)]
+        if metric in vs_earlier:
+            e = vs_earlier[metric]
+            row.update({"best_earlier": e.baseline, "diff_vs_earlier": e.diff,
+                        "earlier_ci_low": e.ci95[0], "earlier_ci_high": e.ci95[1]})
+            checks.append((f"best earlier run {earlier_name}", e))
+        for label, diff in checks:
+            if diff.ci95[1] < -tolerance - 1e-12:
                 row["ok"] = False
                 failures.append(
-                    f"golden {metric} fell from {ref:.3f} ({label}) to {a:.3f} (adapter), "
-                    f"a drop of {ref - a:.3f} > tolerance {tolerance:.3f}"
+                    f"golden {metric}: adapter {diff.finetuned:.3f} vs {diff.baseline:.3f} ({label}), "
+                    f"difference {diff.diff:+.3f}, 95% interval [{diff.ci95[0]:+.3f}, {diff.ci95[1]:+.3f}] "
+                    f"lies wholly below -{tolerance:.3f}"
                 )
-        if row["baseline"] is not None or row["best_earlier"] is not None:
-            table.append(row)
+        table.append(row)
     if not table:
         raise SettingsError("the baseline and adapter share no golden metric: run notebooks 02 and 03 with the same task")
-    compared = "the baseline" + (f" and the best earlier run {earlier_name}" if earlier_name else " (no earlier finished run of this task and profile)")
+    compared = "the baseline" + (f" and the best earlier run {earlier_name}" if vs_earlier
+                                 else " (no earlier finished run of this task and profile to compare row by row)")
     if failures:
-        return GateResult(False, failures, table, tolerance, earlier_name)
+        return GateResult(False, failures + notes, table, tolerance, earlier_name)
     head = table[0]
-    reasons = [f"no golden metric fell more than {tolerance:.3f} below {compared}; {len(table)} metric(s) checked",
-               f"golden {head['metric']}: adapter {head['adapter']:.3f}, baseline "
-               + (f"{head['baseline']:.3f}" if head["baseline"] is not None else "n/a")]
+    reasons = [f"no golden metric shows a drop beyond {tolerance:.3f} against {compared}: "
+               f"{len(table)} metric(s), {vs_base[head['metric']].n} paired rows",
+               f"golden {head['metric']}: adapter {head['adapter']:.3f}, baseline {head['baseline']:.3f}, "
+               f"difference {head['diff']:+.3f} [{head['ci_low']:+.3f}, {head['ci_high']:+.3f}]"] + notes
     return GateResult(True, reasons, table, tolerance, earlier_name)
 
 

@@ -140,20 +140,20 @@ def bootstrap_ci(
 def bootstrap_from_stats(
     stats: dict[str, Any], metric: str, n: int = 1000, seed: int = 0, confidence: float = 0.95
 ) -> tuple[float, float]:
-    """:func:`bootstrap_ci` on statistics already computed by :func:`row_stats` (04_evaluation)."""
-    import numpy as np
+    """:func:`bootstrap_ci` on statistics already computed by :func:`row_stats` (04_evaluation).
+
+    The resampling is :func:`helpers.evaluation.intervals.resample_interval` (scipy's bootstrap
+    over row indices), the same one the paired comparisons of :mod:`helpers.evaluation.decision` use.
+    """
+    from helpers.evaluation.intervals import resample_interval
 
     if metric not in stats:
         raise SettingsError(f"unknown metric {metric!r}: use one of {', '.join(stats)}")
     values = stats[metric]
-    size = len(values)
-    if size == 0:
+    if len(values) == 0:
         return (0.0, 0.0)
-    rng = np.random.default_rng(seed)
-    samples = [aggregate(metric, values[rng.integers(0, size, size)]) for _ in range(n)]
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(samples, [alpha, 1 - alpha])
-    return (float(low), float(high))
+    return resample_interval(lambda idx: aggregate(metric, values[idx]), len(values), n_resamples=n,
+                             seed=seed, confidence=confidence)
 
 
 def field_breakdown(predictions: list[str], references: list[str]) -> dict[str, float]:

@@ -14,11 +14,22 @@ from helpers.core.config import Profile
 from helpers.core.runs import write_json, write_jsonl
 from helpers.data.loading import load_split
 from helpers.data.tasks import as_view
+from helpers.evaluation.holdout import refuse_golden
 from helpers.evaluation.metrics import per_example, primary_metric, score
 from helpers.prompting.generation import GenerationResult, generate
 from helpers.prompting.prompts import PromptConfig, build_conversations
 
-SPLIT_LIMITS = {"eval": "eval_rows", "golden": "golden_rows"}
+SPLIT_LIMITS = {"eval": "eval_rows", "golden": "golden_rows", "production_sample": "production_rows"}
+# Every stage scores these splits (production only where the task ships a labelled sample):
+# eval for choices, golden for the final report, production to measure drift (notebook 04).
+STAGE_SPLITS = ("eval", "golden", "production_sample")
+
+
+def stage_splits(task: str = "support") -> tuple[str, ...]:
+    """The splits a stage is scored on: eval, golden, and production_sample when the task has it (02, 03)."""
+    from helpers.data.loading import split_path
+
+    return tuple(s for s in STAGE_SPLITS if s != "production_sample" or split_path(s, task).exists())
 
 
 def scored_rows(profile: Profile, split: str, view: str = "extraction", task: str = "support") -> list[dict[str, Any]]:
@@ -73,17 +84,20 @@ def evaluate_stage(
     stage_dir: Path,
     config: PromptConfig,
     pool: Sequence[dict[str, Any]] = (),
-    splits: Sequence[str] = ("eval", "golden"),
+    splits: Sequence[str] | None = None,
     predict_fn: Callable[..., GenerationResult] | None = None,
     known: dict[str, GenerationResult] | None = None,
 ) -> dict[str, Any]:
     """Predict and score every split, write predictions and ``metrics.json`` (written last) (02, 03).
+
+    ``splits`` defaults to :func:`stage_splits` (eval, golden and the production sample).
 
     ``predict_fn(rows) -> GenerationResult`` replaces local generation (API baselines use it).
     ``known`` holds answers already generated with this ``config`` for a split's scored rows
     (notebook 02's prompt ladder has the eval answers): they are scored, not generated again.
     """
     stage_dir = Path(stage_dir)
+    splits = stage_splits() if splits is None else tuple(splits)
     record: dict[str, Any] = {"primary_metric": primary_metric(config.view), "view": config.view}
     speeds = []
     for split in splits:
@@ -144,9 +158,13 @@ def compare_prompts(
     model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], configs: dict[str, PromptConfig],
     profile: Profile, pool: Sequence[dict[str, Any]] = (),
 ) -> tuple[Any, dict[str, GenerationResult]]:
-    """Score several prompt configurations on the same rows: a table and the raw results (02)."""
+    """Score several prompt configurations on the same rows: a table and the raw results (02).
+
+    A comparison is a choice, so golden rows are refused (:func:`helpers.evaluation.holdout.refuse_golden`).
+    """
     import pandas as pd
 
+    refuse_golden(list(rows), "comparing prompts")
     table, results = [], {}
     for name, cfg in configs.items():
         gen = predict(model, tokenizer, rows, cfg, profile, pool)

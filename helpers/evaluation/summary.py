@@ -7,7 +7,10 @@ exactly these keys, metrics on a 0-1 scale::
      "baseline":  {"eval": {metric: float}, "golden": {...}},
      "finetuned": {"eval": {metric: float}, "golden": {...}},
      "primary_metric": str,
-     "seconds": {notebook file name: float}}
+     "seconds": {notebook file name: float},
+     "decision": {"metric", "split": "golden", "baseline", "finetuned", "diff", "ci95": [lo, hi],
+                  "verdict": "GO" | "NO-GO" | "NOT SHOWN"},          # when both stages finished
+     "learning_curve": {"metric", "split": "eval", "prompt", "points": [...]}}  # after notebook 05
 
 ``task`` is the run's data task from ``run.json`` (e.g. "support"), falling back to the metric
 task. ``seconds`` is merged with what an earlier write already recorded.
@@ -18,14 +21,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from helpers.core.errors import SettingsError
+from helpers.core.errors import DataError, SettingsError
 from helpers.core.runs import read_json, write_json, write_text
 from helpers.evaluation.compare import STAGES, load_stage, numeric_metrics
+from helpers.evaluation.decision import DECISION_RULE, Decision, decide
 from helpers.evaluation.gate import check_gate
 from helpers.evaluation.metrics import task_for_metrics
 
 SUMMARY_KEYS = ("profile", "task", "baseline", "finetuned", "primary_metric", "seconds")
-MIN_GAIN = 0.02
+OPTIONAL_KEYS = ("decision", "learning_curve")  # present once the run has what they need
+LEARNING_CURVE_FILE = "learning_curve.json"  # written by notebook 05 (helpers.evaluation.learning_curve)
 
 
 def _stage_or_empty(run: Path, stage: str) -> dict[str, Any]:
@@ -36,11 +41,19 @@ def _stage_or_empty(run: Path, stage: str) -> dict[str, Any]:
         return {}
 
 
-def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) -> dict[str, Any]:
+def _gate_or_none(run: Path) -> Any:
+    try:
+        return check_gate(run)
+    except (SettingsError, DataError):
+        return None
+
+
+def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None, gate: Any = None) -> dict[str, Any]:
     """The ``summary.json`` object for a run, without writing it (04_evaluation).
 
     A stage that has not finished contributes empty ``eval``/``golden`` dicts, so a course run
-    that stopped half-way still leaves a summary (whose verdict is "incomplete").
+    that stopped half-way still leaves a summary (whose verdict is "incomplete", and which has
+    no ``decision``). ``gate`` is the run's :class:`GateResult` when the caller has it already.
     """
     run = Path(run_dir)
     base, adapter = _stage_or_empty(run, "baseline"), _stage_or_empty(run, "adapter")
@@ -55,7 +68,7 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
             old_seconds = {}
     merged = {str(k): float(v) for k, v in {**old_seconds, **(seconds or {})}.items()}
     profile = info.get("profile") or run.name.rsplit("-", 1)[-1]
-    return {
+    summary: dict[str, Any] = {
         "profile": str(profile),
         "task": str(info.get("task") or (task_for_metrics(adapter or base) if (adapter or base) else "")),
         "baseline": {"eval": numeric_metrics(base.get("eval")), "golden": numeric_metrics(base.get("golden"))},
@@ -63,42 +76,25 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
         "primary_metric": str(adapter.get("primary_metric") or base.get("primary_metric") or ""),
         "seconds": merged,
     }
+    decision = _decision_or_none(run, gate if gate is not None else _gate_or_none(run))
+    if decision is not None:
+        summary["decision"] = decision.to_summary()
+    if (run / LEARNING_CURVE_FILE).exists():
+        summary["learning_curve"] = read_json(run / LEARNING_CURVE_FILE)
+    return summary
 
 
-def go_no_go(
-    summary: dict[str, Any],
-    speed: dict[str, dict[str, float]] | None = None,
-    gate: Any = None,
-    min_gain: float = MIN_GAIN,
-) -> tuple[str, list[str]]:
-    """Ship the adapter ("go") or keep the prompt ("no-go"), with one sentence per reason (04_evaluation).
+def _decision_or_none(run: Path, gate: Any) -> Decision | None:
+    """The paired golden decision, or None while a stage (or its predictions) is missing."""
+    try:
+        return decide(run, gate=gate)
+    except (SettingsError, DataError):
+        return None
 
-    Rules, in order: "incomplete" when the baseline or the adapter has no metrics yet; a failed regression gate (``gate``, a :class:`helpers.evaluation.gate.GateResult`)
-    is a no-go; so is a golden primary-metric gain below ``min_gain`` (prompting is enough, and
-    it is cheaper to run and maintain). Otherwise go. ``speed`` (``{"baseline": {...},
-    "adapter": {...}}`` from each stage's metrics.json) only adds latency and cost sentences.
-    """
-    primary = summary["primary_metric"]
-    missing = [name for name, key in (("notebooks/02_prompting_baseline.ipynb", "baseline"),
-                                      ("notebooks/03_qlora_training.ipynb", "finetuned"))
-               if primary not in summary[key].get("golden", {}) and primary not in summary[key].get("eval", {})]
-    if not primary or missing:
-        return "incomplete", [f"no {primary or 'primary'} metric for a stage yet: run {', '.join(missing) or 'notebooks 02 and 03'}"]
-    split = "golden" if primary in summary["finetuned"].get("golden", {}) else "eval"
-    b = summary["baseline"][split].get(primary, float("nan"))
-    f = summary["finetuned"][split].get(primary, float("nan"))
-    gain = f - b
-    reasons = [f"{split} {primary}: baseline {b:.3f}, adapter {f:.3f} (change {gain:+.3f})"]
-    verdict = "go"
-    if gate is not None and not gate.passed:
-        verdict = "no-go"
-        reasons.append("the golden-set regression gate failed: " + "; ".join(gate.reasons))
-    if not gain >= min_gain:
-        verdict = "no-go"
-        reasons.append(f"the adapter gains less than {min_gain:.2f} on {primary}: keep the prompting baseline")
-    elif verdict == "go":
-        passes = " and passes the regression gate" if gate is not None else " (gate not checked)"
-        reasons.append(f"the adapter gains at least {min_gain:.2f} on {primary}{passes}")
+
+def speed_reasons(speed: dict[str, dict[str, float]] | None) -> list[str]:
+    """Latency and cost sentences for the decision record (04_evaluation)."""
+    reasons: list[str] = []
     if speed and "baseline" in speed and "adapter" in speed:
         lb, la = speed["baseline"].get("latency_s_per_request"), speed["adapter"].get("latency_s_per_request")
         if lb and la:
@@ -106,14 +102,20 @@ def go_no_go(
         cb, ca = speed["baseline"].get("cost_per_1k_requests_usd"), speed["adapter"].get("cost_per_1k_requests_usd")
         if cb is not None and ca is not None:
             reasons.append(f"cost per 1,000 requests: baseline ${cb:.4f}, adapter ${ca:.4f}")
-    return verdict, reasons
+    return reasons
 
 
-def next_steps(verdict: str, summary: dict[str, Any]) -> list[str]:
-    """What to try next, given the verdict (04_evaluation)."""
+def next_steps(verdict: str) -> list[str]:
+    """What to try next, given the verdict (GO, NO-GO, NOT SHOWN or incomplete) (04_evaluation)."""
     if verdict == "incomplete":
         return ["finish notebooks 02 and 03, then run notebook 04 (or make course) again"]
-    if verdict == "go":
+    if verdict == "NOT SHOWN":
+        return [
+            "keep the prompt for now: it is cheaper to run and to change, and the adapter is not shown to be better",
+            "add golden rows (the interval narrows roughly with the square root of their number) and decide again",
+            "train on more clean rows (notebook 05's learning curve says whether more rows still help)",
+        ]
+    if verdict == "GO":
         return [
             "read the worst examples again: a higher metric can hide new failure kinds",
             "grow the golden set with the production cases you rated, then re-run the gate",
@@ -128,8 +130,9 @@ def next_steps(verdict: str, summary: dict[str, Any]) -> list[str]:
 
 def _markdown(summary: dict[str, Any], verdict: str, reasons: list[str], gate: Any) -> str:
     primary = summary["primary_metric"]
+    reasons = reasons + ([f"rule: {DECISION_RULE}"] if verdict != "incomplete" else [])
     lines = [f"# Run summary: {summary['task']} ({summary['profile']} profile)", "",
-             f"**Verdict: {verdict.upper()}**", ""]
+             f"**Verdict: {verdict}**", ""]
     lines += [f"- {r}" for r in reasons]
     lines += ["", "## Quality (0-1, higher is better)", "", "| split | metric | baseline | adapter |", "|---|---|---|---|"]
     for split in ("eval", "golden"):
@@ -143,20 +146,26 @@ def _markdown(summary: dict[str, Any], verdict: str, reasons: list[str], gate: A
     if summary["seconds"]:
         lines += ["", "## Time per notebook", ""]
         lines += [f"- {name}: {sec:.0f} s" for name, sec in summary["seconds"].items()]
-    lines += ["", "## What to try next", ""] + [f"- {s}" for s in next_steps(verdict, summary)]
+    curve = summary.get("learning_curve")
+    if curve:
+        lines += ["", f"## Learning curve ({curve['split']} {curve['metric']}; prompt {curve['prompt']:.3f})", "",
+                  "| train rows | adapter | 95% interval |", "|---|---|---|"]
+        lines += [f"| {p['rows']} | {p['score']:.3f} | [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}] |" for p in curve["points"]]
+    lines += ["", "## What to try next", ""] + [f"- {s}" for s in next_steps(verdict)]
     return "\n".join(lines) + "\n"
 
 
 def write_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) -> Path:
-    """Write ``summary.json`` (the contract) and ``summary.md`` (go/no-go); returns the JSON path (04_evaluation)."""
+    """Write ``summary.json`` (the contract) and ``summary.md`` (the decision record); returns the JSON path (04_evaluation)."""
     run = Path(run_dir)
-    summary = build_summary(run, seconds)
+    gate = _gate_or_none(run)
+    summary = build_summary(run, seconds, gate=gate)
     speed = {stage: _stage_or_empty(run, stage).get("speed") or {} for stage in STAGES}
-    try:
-        gate = check_gate(run)
-    except SettingsError:
-        gate = None
-    verdict, reasons = go_no_go(summary, speed=speed, gate=gate)
+    decision = _decision_or_none(run, gate)
+    if decision is None:
+        verdict, reasons = "incomplete", ["no paired golden predictions for both stages yet: run notebooks 02 and 03"]
+    else:
+        verdict, reasons = decision.verdict, list(decision.reasons)
     path = write_json(run / "summary.json", summary)
-    write_text(run / "summary.md", _markdown(summary, verdict, reasons, gate))
+    write_text(run / "summary.md", _markdown(summary, verdict, reasons + speed_reasons(speed), gate))
     return path

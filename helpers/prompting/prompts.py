@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
+from helpers.core.paths import data_dir
 from helpers.core.models import get_embedder
 from helpers.data.tasks import check_view, load_schema
 from helpers.data.text import normalise_text
@@ -28,25 +29,26 @@ BARE_INSTRUCTIONS = {
     "summarisation": "Summarise this customer message.",
 }
 
+# Rung 2: what each field is, in a few words. It agrees with data/GUIDELINES.md but leaves its
+# rules out; rung 4 adds them (guideline_rules), so the ladder shows what the rules are worth.
 DETAILED_INSTRUCTIONS = {
     "extraction": (
         "You read messages sent to the support team of an online store and extract facts as JSON.\n"
-        "Rules:\n"
-        "- order_id: the order number the customer is writing about now (like ORD-12345); not a "
-        "tracking number, not an order from a quoted older message; null if none.\n"
-        "- product: the product the message is about, as the customer names it; null if none.\n"
-        "- issue_type: the main problem; if several, the one the customer asks to be fixed.\n"
+        "Fields:\n"
+        "- order_id: the order number (like ORD-12345) the customer's current message is about; null if none.\n"
+        "- product: the catalogue product the message is about; null if no product is named.\n"
+        "- issue_type: the main problem.\n"
         "- requested_action: what the customer asks the store to do; null if they ask nothing.\n"
-        "- sentiment: the customer's tone overall (sarcasm is negative).\n"
+        "- sentiment: positive, neutral or negative.\n"
         "Answer with the JSON object only."
     ),
     "classification": (
         "You route messages sent to the support team of an online store. Pick the one category "
-        "that matches the main problem the customer wants fixed. Answer with the category only."
+        "that matches the main problem. Answer with the category only."
     ),
     "summarisation": (
         "You summarise messages sent to the support team of an online store in ONE plain sentence "
-        "of at most 25 words: who, what went wrong, what they want. No greeting, no quotes."
+        "of at most 35 words: who, what went wrong, what they want. No greeting, no quotes."
     ),
 }
 
@@ -73,16 +75,46 @@ class PromptConfig:
         return asdict(self)
 
 
-def prompt_ladder(view: str = "extraction", k: int = 3) -> dict[str, PromptConfig]:
-    """The step-by-step improvements notebook 02 walks through, from bare to k-shot (02)."""
+RULES_FILE = "prompt_rules.md"  # data/<task>/prompt_rules.md: one "## <view>" section per view
+
+
+def guideline_rules(view: str = "extraction", task: str = "support") -> str:
+    """The annotation guideline condensed for a prompt: the ``## <view>`` section of ``data/<task>/prompt_rules.md`` (02).
+
+    The adapter learns the guideline from the labels; a fair baseline is *told* it. Raises one
+    sentence naming the file when the task has no rules for ``view``.
+    """
     check_view(view)
+    path = data_dir() / task / RULES_FILE
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("## "):
+                current = line[3:].strip()
+                sections[current] = []
+            elif current is not None:
+                sections[current].append(line)
+    text = "\n".join(sections.get(view, [])).strip()
+    if not text:
+        raise SettingsError(f"no '## {view}' section in {path}: write the guideline's rules for this view there")
+    return text
+
+
+def prompt_ladder(view: str = "extraction", k: int = 3, task: str = "support") -> dict[str, PromptConfig]:
+    """The step-by-step improvements notebook 02 walks through, from bare to rules + k-shot (02).
+
+    Each rung adds one thing: instructions, the answer format, the guideline's rules
+    (:func:`guideline_rules`), then ``k`` similar training examples. Pick the best on eval only.
+    """
+    check_view(view)
+    rules = guideline_rules(view, task)
     return {
         "1 bare zero-shot": PromptConfig(view, BARE_INSTRUCTIONS[view]),
         "2 + instructions": PromptConfig(view, DETAILED_INSTRUCTIONS[view]),
         "3 + format spec": PromptConfig(view, DETAILED_INSTRUCTIONS[view], format_spec=True),
-        f"4 + {k} similar examples": PromptConfig(
-            view, DETAILED_INSTRUCTIONS[view], format_spec=True, k=k, selection="similar"
-        ),
+        "4 + guideline rules": PromptConfig(view, rules, format_spec=True),
+        f"5 + {k} similar examples": PromptConfig(view, rules, format_spec=True, k=k, selection="similar"),
     }
 
 
@@ -107,7 +139,7 @@ def format_spec(view: str, task: str = "support") -> str:
     if view == "classification":
         cats = schema.get("classification_labels") or labels.get("issue_type", [])
         return "Allowed categories: " + ", ".join(cats)
-    return "Format: one sentence, at most 25 words, ending with a full stop."
+    return "Format: one sentence, at most 35 words, ending with a full stop."
 
 
 def assert_disjoint(pool: Sequence[dict[str, Any]], scored: Sequence[dict[str, Any]]) -> None:

@@ -1,8 +1,18 @@
-"""What a training run leaves behind: the adapter, the run card, the loss plot.
+"""What a training run leaves behind: its own folder with the adapter, the run card, the loss plot.
 
-Introduced in ``03_qlora_training.ipynb``. The adapter is written as safetensors through a
-temporary folder and an atomic rename; the run card holds the settings, data hashes, versions,
-hardware, time, memory and losses of the run.
+Introduced in ``03_qlora_training.ipynb``. Every training run writes into its own folder under
+the run's adapter area, so an exercise never resumes (or rotates away) another run's checkpoints::
+
+    runs/<run-id>/adapter/
+      runs/<name>/                 one training run: a timestamp, or a name you give it
+        checkpoints/checkpoint-N/  Trainer checkpoints (optimizer + scheduler + RNG state)
+        final/                     adapter_model.safetensors + adapter_config.json
+        run_card.json, loss.png
+      LATEST                       the name of the newest finished run: final_adapter() reads it
+      metrics.json, predictions_*  the evaluation notebook 03 writes for notebook 04
+
+The adapter is written as safetensors through a temporary folder and an atomic rename; the run
+card holds the settings, data hashes, versions, hardware, time, memory and losses of the run.
 """
 
 from __future__ import annotations
@@ -10,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -22,6 +34,64 @@ from helpers.training.trainer import TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from helpers.core.config import Profile
+
+
+RUNS_SUBDIR = "runs"
+LATEST_FILE = "LATEST"
+
+
+def run_folder(adapter_root: Path, name: str) -> Path:
+    """The folder of the training run ``name`` under ``adapter_root`` (03_qlora_training)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name or ""):
+        raise SettingsError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 80)")
+    return Path(adapter_root) / RUNS_SUBDIR / name
+
+
+def new_run_name(adapter_root: Path, name: str | None = None) -> str:
+    """Reserve a new run folder: ``name`` or a timestamp, with ``-2``, ``-3`` when taken; returns the name (03).
+
+    The folder is created here, so two runs started in the same second still get two folders.
+    """
+    base = name or time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else f"{base}-{n}"
+        try:
+            run_folder(adapter_root, candidate).mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise SettingsError(f"too many runs named {base!r} in {adapter_root}: pick another name")
+
+
+def latest_run(adapter_root: Path) -> str | None:
+    """The training run under ``adapter_root`` with the newest checkpoint, the one a resume continues, or None (03)."""
+    ckpts = list((Path(adapter_root) / RUNS_SUBDIR).glob("*/checkpoints/checkpoint-*/trainer_state.json"))
+    if not ckpts:
+        return None
+    return max(ckpts, key=lambda p: p.stat().st_mtime).parents[2].name
+
+
+def mark_latest(adapter_root: Path, name: str) -> Path:
+    """Point ``adapter_root/LATEST`` at the finished run ``name`` (03_qlora_training)."""
+    path = Path(adapter_root) / LATEST_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(name + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def final_adapter(adapter_root: Path) -> Path:
+    """The finished adapter of the newest finished run, the one later notebooks load (03, 04).
+
+    Raises :class:`SettingsError` naming notebook 03 when no run has finished yet.
+    """
+    pointer = Path(adapter_root) / LATEST_FILE
+    if pointer.exists():
+        final = run_folder(adapter_root, pointer.read_text(encoding="utf-8").strip()) / "final"
+        if (final / "adapter_model.safetensors").exists():
+            return final
+    raise SettingsError(f"no finished training run in {adapter_root}: run notebooks/03_qlora_training.ipynb first")
 
 
 def save_adapter(model: Any, tokenizer: Any, target: Path) -> Path:
@@ -75,10 +145,10 @@ def hardware() -> dict[str, Any]:
 
 
 def write_run_card(
-    adapter_root: Path, profile: Profile, s: TrainSettings, result: TrainResult,
+    run_dir: Path, profile: Profile, s: TrainSettings, result: TrainResult,
     data_files: Sequence[Path], extra: dict[str, Any] | None = None,
 ) -> Path:
-    """``run_card.json``: config, data hashes, versions, hardware, time, memory, losses (03)."""
+    """``run_card.json`` in the run's folder: config, data hashes, versions, hardware, time, memory, losses (03)."""
     card = {
         "status": "complete" if result.adapter_dir else "stopped",
         "profile": profile.to_dict(),
@@ -94,7 +164,7 @@ def write_run_card(
         **final_losses(result.log_history),
         **(extra or {}),
     }
-    return write_json(Path(adapter_root) / "run_card.json", card)
+    return write_json(Path(run_dir) / "run_card.json", card)
 
 
 def draw_loss(ax: Any, history: Sequence[dict[str, Any]], title: str = "LoRA training") -> None:

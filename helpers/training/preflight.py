@@ -54,6 +54,18 @@ MEASURED_MFU = {"checkpointing": 0.249, "no-checkpointing": 0.402}
 #: An H200 reached 771 of its 989 datasheet bf16 TFLOP/s in a large matmul; other cards are
 #: assumed to reach the same fraction of their datasheet rate.
 ACHIEVABLE_FRACTION = 771 / 989
+#: A GPU profile is chosen when its estimate is at most this share of the card's usable memory (the
+#: rest is headroom for the estimate's error, fragmentation and generation's KV cache).
+HEADROOM_FRACTION = 0.85
+CUDA_CONTEXT_GIB = 0.7
+#: The config.json sizes of the GPU profiles' models (from their hub pages), so a profile can be
+#: planned and chosen before its weights are downloaded.
+KNOWN_SHAPES: dict[str, dict[str, Any]] = {
+    "qwen2.5-7b-instruct": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                                num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False),
+    "qwen2.5-14b-instruct": dict(hidden_size=5120, intermediate_size=13824, num_hidden_layers=48, num_attention_heads=40,
+                                 num_key_value_heads=8, vocab_size=152064, tie_word_embeddings=False),
+}
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,7 @@ def gpu_table(shape: ModelShape | dict[str, Any], settings: TrainSettings | None
     without = estimate_for_settings(shape, base.replace(gradient_checkpointing=False))
     rows = []
     for gpu in load_gpus():
-        usable = gpu["memory_gib"] - 0.7  # CUDA context and driver
+        usable = gpu["memory_gib"] - CUDA_CONTEXT_GIB  # CUDA context and driver
         no_ckpt_fits = without.reserved <= usable
         fits = with_ckpt.reserved <= usable
         tc = estimate_time_cost(shape, train_tokens, gpu["key"], lora_r=r, lora_targets=targets,
@@ -328,7 +340,7 @@ def fits(est: MemoryEstimate, device: str = "cuda", memory_gib: float | None = N
     if memory_gib is None:
         return {"fits": None, "memory_gib": None, "need_gib": est.reserved,
                 "message": f"needs about {est.reserved:.1f} GiB of GPU memory (no GPU visible here)"}
-    usable = memory_gib - 0.7
+    usable = memory_gib - CUDA_CONTEXT_GIB
     ok = est.reserved <= usable
     msg = (f"fits: needs about {est.reserved:.1f} of {memory_gib:.0f} GiB" if ok else
            f"does not fit: needs about {est.reserved:.1f} GiB but the GPU has {memory_gib:.0f}; turn on "
@@ -355,3 +367,4 @@ def report_html(est: MemoryEstimate, plan: dict[str, Any], fit: dict[str, Any], 
             f"<td>{r['price_per_hour'] if r['price_per_hour'] is not None else '-'} ({r['price_date'] or 'no quote'})</td></tr>")
     parts.append("</table>")
     return "\n".join(parts)
+

@@ -84,6 +84,9 @@ class TrainSettings:
     # --- the course's switches on top of TRL (measured in benchmarks/bench_qlora.py)
     fixed_shape_rows: bool = True  # packed rows of max_seq_len each, one batch shape (see collate.py)
     checkpoint_every: int = 1  # with gradient_checkpointing: recompute only every n-th layer
+    # reentrant checkpointing for sharded weights (FSDP + QLoRA, the peft guide; guide/past_one_gpu.md):
+    # non-reentrant recomputation sees the resharded weights and fails its shape check
+    use_reentrant: bool = False
     eval_rows_for_loss: int = 24
     seed: int = 42
 
@@ -190,7 +193,7 @@ class TrainSettings:
             packing=self.packing,
             completion_only_loss=True,
             gradient_checkpointing=every_layer,
-            gradient_checkpointing_kwargs={"use_reentrant": False} if every_layer else None,
+            gradient_checkpointing_kwargs={"use_reentrant": self.use_reentrant} if every_layer else None,
             use_liger_kernel=self.liger and cuda,
             bf16=cuda and self.compute_dtype == "bfloat16",
             fp16=cuda and self.compute_dtype == "float16",

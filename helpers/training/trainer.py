@@ -161,26 +161,32 @@ def peak_memory_gb(device: str) -> float:
 
 def train(
     model: Any, tokenizer: Any, train_rows: Sequence[dict[str, Any]] | Any, eval_rows: Sequence[dict[str, Any]] | Any | None,
-    s: TrainSettings, adapter_root: Path, device: str = "cpu", resume: bool | str = False,
+    s: TrainSettings, run_dir: Path, device: str = "cpu", resume: bool | str = False,
     on_log: LogListener | None = None, stop: StopFlag | None = None, config: PromptConfig | None = None,
 ) -> tuple[TrainResult, Any]:
     """Train a LoRA adapter on ``model`` with ``SFTTrainer`` and save it atomically (03_qlora_training).
 
-    Checkpoints go to ``adapter_root/checkpoints``; ``resume=True`` continues from the newest
-    one with its optimizer, scheduler and RNG state. The finished adapter is written to
-    ``adapter_root/final`` through a temporary folder, so a killed run never leaves a
-    half-written adapter that looks finished. Returns the result and the trained (peft) model.
+    ``run_dir`` belongs to this one run (notebook 03 gives each run its own folder, see
+    :func:`helpers.training.artifacts.run_folder`). Checkpoints go to ``run_dir/checkpoints``;
+    ``resume=True`` continues from the newest one *in that folder* with its optimizer, scheduler
+    and RNG state. A fresh start refuses a folder that already holds checkpoints: the Trainer
+    would rotate them away (``save_total_limit``) and a later resume could pick another run's.
+    The finished adapter is written to ``run_dir/final`` through a temporary folder, so a killed
+    run never leaves a half-written adapter that looks finished. Returns the result and the
+    trained (peft) model.
     """
     from helpers.training.artifacts import save_adapter
 
-    adapter_root = Path(adapter_root)
-    ckpt_dir = adapter_root / "checkpoints"
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
     resume_from = None
     if resume:
         last = Path(resume) if isinstance(resume, str) else latest_checkpoint(ckpt_dir)
         if last is None:
             raise SettingsError(f"nothing to resume: no checkpoint in {ckpt_dir}; start a new training instead")
         resume_from = str(last)
+    elif latest_checkpoint(ckpt_dir) is not None:
+        raise SettingsError(f"{ckpt_dir} holds another run's checkpoints: resume that run or train into a new folder")
     trainer = make_trainer(model, tokenizer, train_rows, eval_rows, s, ckpt_dir, device, on_log, stop, config)
     if device == "cuda":
         import torch
@@ -192,7 +198,7 @@ def train(
     seconds = time.perf_counter() - start
     state = trainer.state
     stopped = bool(stop and stop.requested and state.global_step < state.max_steps)
-    adapter_dir = None if stopped else save_adapter(trainer.model, tokenizer, adapter_root / "final")
+    adapter_dir = None if stopped else save_adapter(trainer.model, tokenizer, run_dir / "final")
     result = TrainResult(
         adapter_dir=adapter_dir, global_step=state.global_step, max_steps=state.max_steps,
         seconds=seconds, log_history=list(state.log_history), stopped_early=stopped,

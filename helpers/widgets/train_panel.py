@@ -86,8 +86,9 @@ def train_panel(job: TrainingJob, defaults: TrainSettings, preflight: Any = None
         try:
             s = read_settings(ws, defaults)
             progress.value = 0
-            job.start(s, resume=resume, background=True)
-            msg.value = f"<b>{'Resuming' if resume else 'Training'}</b> in the background: the plot updates every step."
+            job.start(s, resume=resume, background=True, origin="widget")
+            msg.value = (f"<b>{'Resuming' if resume else 'Training'}</b> run <code>{job.run_name}</code> in the background: "
+                         "the plot updates every step.")
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never a traceback
             msg.value = f"<span style='color:#b00'>{exc}</span>"
 

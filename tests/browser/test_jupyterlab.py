@@ -148,7 +148,7 @@ def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None
     steps = cell.locator(".widget-inline-hbox", has_text="max steps").locator("input").first
     steps.fill("2")
     steps.press("Enter")
-    cards = list(lab.runs.glob("*/adapter/run_card.json"))
+    cards = list(lab.runs.glob("*/adapter/runs/*/run_card.json"))
     assert cards, f"no run card under {lab.runs} after run-all of 03"
     card_mtime = max(p.stat().st_mtime for p in cards)
     cell.get_by_role("button", name="Train", exact=True).click()
@@ -161,9 +161,9 @@ def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None
     _wait(moved, TRAIN_TIMEOUT_S, "the loss plot to be redrawn and the progress bar to move", 0.5)
     _wait(lambda: bar.evaluate("el => parseFloat(el.style.width)") == 100, TRAIN_TIMEOUT_S,
           "the progress bar to reach 2/2 steps")
-    _wait(lambda: any(p.stat().st_mtime > card_mtime for p in lab.runs.glob("*/adapter/run_card.json")),
+    _wait(lambda: any(p.stat().st_mtime > card_mtime for p in lab.runs.glob("*/adapter/runs/*/run_card.json")),
           TRAIN_TIMEOUT_S, "training to finish (a new run card)")
-    card = json.loads(max(lab.runs.glob("*/adapter/run_card.json"), key=lambda p: p.stat().st_mtime).read_text())
+    card = json.loads(max(lab.runs.glob("*/adapter/runs/*/run_card.json"), key=lambda p: p.stat().st_mtime).read_text())
     got = (card["status"], card["settings"]["max_steps"], card["global_step"])
     assert got == ("complete", 2, 2), f"run card (status, max_steps, global_step) = {got}, expected the panel's 2 steps"
     assert "color:#b00" not in cell.inner_html(), "the panel shows an error message"
