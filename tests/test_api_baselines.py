@@ -101,8 +101,9 @@ def rows(monkeypatch):
         from helpers.data.loading import load_split
 
         profile = get_profile("ci")
-        return load_split("train")[:10], {s: scoring.scored_rows(profile, s) for s in ("eval", "golden")}
-    scored = {"eval": support_rows(4, start=0), "golden": support_rows(3, start=50)}
+        return load_split("train")[:10], {s: scoring.scored_rows(profile, s) for s in scoring.stage_splits()}
+    scored = {"eval": support_rows(4, start=0), "golden": support_rows(3, start=50),
+              "production_sample": support_rows(2, start=80)}
     monkeypatch.setattr(scoring, "scored_rows", lambda profile, split, view="extraction", task="support": scored[split])
     return support_rows(10, start=100), scored
 
@@ -167,15 +168,15 @@ def test_with_fake_keys_both_baselines_are_scored_without_leaking_the_keys(fake_
         assert [m["role"] for m in body["messages"]] == ["user", "assistant"] * 2 + ["user"]
     # the questions asked are exactly the scored rows, in order
     asked = [r["body"]["messages"][-1]["content"] for r in openai]
-    assert asked == [row["input"] for split in ("eval", "golden") for row in scored[split]]
+    assert asked == [row["input"] for split in scored for row in scored[split]]
 
     # each provider's stage folder is complete and scored like the local model
     price = prices()
     for name, model in (("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-latest")):
         stage = run / f"api-{name}"
         assert stage_done(run, f"api-{name}")
-        assert sorted(p.name for p in stage.iterdir()) == [
-            "metrics.json", "predictions_eval.jsonl", "predictions_golden.jsonl", "prompt.json"]
+        assert sorted(p.name for p in stage.iterdir()) == sorted(
+            ["metrics.json", "prompt.json"] + [f"predictions_{split}.jsonl" for split in scored])
         metrics = read_json(stage / "metrics.json")
         assert metrics["primary_metric"] == "field_accuracy"
         assert metrics["n_eval"] == len(scored["eval"]) and metrics["n_golden"] == len(scored["golden"])
