@@ -27,7 +27,8 @@ def test_known_answers_are_scored_not_generated(tmp_path) -> None:
 
     known = {"eval": _answers(scored_rows(profile, "eval"))}
     record = evaluate_stage(None, None, profile, tmp_path, finetune_config(), predict_fn=predict_fn, known=known)
-    assert calls == [len(scored_rows(profile, "golden"))]  # only golden was generated
+    # only golden and the production sample were generated
+    assert calls == [len(scored_rows(profile, "golden")), len(scored_rows(profile, "production_sample"))]
     assert record["eval"]["field_accuracy"] == 1.0  # the known (perfect) answers were scored
     assert record["golden"]["field_accuracy"] == 0.0
     saved = [json.loads(line) for line in (tmp_path / "predictions_eval.jsonl").read_text().splitlines()]
