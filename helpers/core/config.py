@@ -91,6 +91,15 @@ _COMMON: dict[str, Any] = dict(
     few_shot_k=3,
 )
 
+# What every GPU profile shares: QLoRA NF4 with bf16 compute, the whole data, a live curve of
+# >= 10 eval points an epoch, the experiment's sizes, three seeds an experiment arm (notebook 05).
+_GPU: dict[str, Any] = dict(
+    device="cuda", quantization="nf4", compute_dtype="bfloat16", train_rows=None, max_steps=-1,
+    max_seq_len=1024, learning_rate=2e-4, save_steps=10, eval_steps=2, eval_rows=None, golden_rows=None,
+    max_new_tokens=128, experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
+    experiment_seeds=3,
+)
+
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", model="smollm2-135m", device="cpu", quantization="none",
@@ -120,38 +129,26 @@ PROFILES: dict[str, Profile] = {
     # course path's MFU measured on an H200 (preflight.MEASURED_MFU, qlora_h200_trl_*.json) times each
     # card's datasheet bf16 rate (preflight.estimate_time_cost), for the cheapest card of the class.
     "gpu-24gb": Profile(
-        name="gpu-24gb", model="qwen2.5-7b-instruct", device="cuda", quantization="nf4",
-        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
-        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=True, save_steps=10,
-        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=16, max_new_tokens=128,
-        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
-        train_tokens_per_s=478.0, price_per_hour_usd=0.30,
+        name="gpu-24gb", model="qwen2.5-7b-instruct", batch_size=4, grad_accum=1,
+        gradient_checkpointing=True, gen_batch_size=16, train_tokens_per_s=478.0, price_per_hour_usd=0.30,
         notes="QLoRA of a 7B model on a 12-24 GB card (RTX 3090/4090): preflight ~7.8 GiB; "
               "est. ~480 tokens/s on a 3090, ~1,110 on a 4090.",
-        **_COMMON,
+        **_GPU, **_COMMON,
     ),
     "gpu-40gb": Profile(
-        name="gpu-40gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
-        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=2, grad_accum=2,
-        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=False, save_steps=10,
-        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
-        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
-        train_tokens_per_s=1711.0, price_per_hour_usd=1.10,
+        name="gpu-40gb", model="qwen2.5-14b-instruct", batch_size=2, grad_accum=2,
+        gradient_checkpointing=False, gen_batch_size=32, train_tokens_per_s=1711.0, price_per_hour_usd=1.10,
         notes="QLoRA of a 14B model on a 40-48 GB card (A100 40 GB, A6000, L40S) without checkpointing, "
               "2 x 1024 tokens a micro-batch, 2 accumulated (the same 4 rows a step as the others): "
               "preflight ~30 GiB; est. ~1,710 tokens/s on an A100.",
-        **_COMMON,
+        **_GPU, **_COMMON,
     ),
     "gpu-80gb": Profile(
-        name="gpu-80gb", model="qwen2.5-14b-instruct", device="cuda", quantization="nf4",
-        compute_dtype="bfloat16", train_rows=None, max_steps=-1, batch_size=4, grad_accum=1,
-        max_seq_len=1024, learning_rate=2e-4, gradient_checkpointing=False, save_steps=10,
-        eval_steps=2, eval_rows=None, golden_rows=None, gen_batch_size=32, max_new_tokens=128,
-        experiment_clean_rows=500, experiment_noisy_rows=2000, experiment_steps=120,
-        train_tokens_per_s=1711.0, price_per_hour_usd=1.40,
+        name="gpu-80gb", model="qwen2.5-14b-instruct", batch_size=4, grad_accum=1,
+        gradient_checkpointing=False, gen_batch_size=32, train_tokens_per_s=1711.0, price_per_hour_usd=1.40,
         notes="QLoRA of a 14B model on an 80 GB card (A100/H100 80 GB) without checkpointing: "
               "preflight ~50 GiB; est. ~1,710 tokens/s on an A100 80 GB, ~5,400 on an H100.",
-        **_COMMON,
+        **_GPU, **_COMMON,
     ),
 }
 

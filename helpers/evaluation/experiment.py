@@ -10,6 +10,7 @@ paired interval of :mod:`helpers.evaluation.decision`.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,8 +60,6 @@ def run_arm(
 
     refuse_golden(list(rows), f"training the {name!r} arm")
     refuse_golden(list(eval_rows), f"scoring the {name!r} arm")
-    import shutil
-
     if Path(out_dir).exists():  # an arm folder is scripted output (never the learner's): a re-run starts it afresh
         shutil.rmtree(out_dir)
     base = load_causal_lm(profile, quantization=s.quantization)

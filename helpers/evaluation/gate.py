@@ -138,7 +138,7 @@ def check_gate(run_dir: str | Path, tolerance: float = DEFAULT_TOLERANCE, runs_r
     load_stage(run, "baseline")
     adapter_metrics = load_stage(run, "adapter")
     task = run_task(run)
-    wanted = [m for m in numeric_metrics(adapter_metrics["golden"], unit_interval=True)]
+    wanted = list(numeric_metrics(adapter_metrics["golden"], unit_interval=True))
     if not wanted:
         raise SettingsError(f"{run / 'adapter' / 'metrics.json'} has no golden quality metrics: run notebooks/03_qlora_training.ipynb again")
     adapter_preds = load_predictions(run, "adapter", "golden")

@@ -1,4 +1,4 @@
-"""The run summary: ``summary.json`` (a contract other tools read) and a go/no-go ``summary.md``.
+"""The run summary: ``summary.json`` (a contract other tools read) and the decision record ``summary.md``.
 
 Introduced in ``04_evaluation.ipynb``; ``make course`` ends with it. ``summary.json`` holds
 exactly these keys, metrics on a 0-1 scale::
@@ -48,12 +48,13 @@ def _gate_or_none(run: Path) -> Any:
         return None
 
 
-def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None, gate: Any = None) -> dict[str, Any]:
+def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None, gate: Any = None,
+                  decision: Decision | None = None) -> dict[str, Any]:
     """The ``summary.json`` object for a run, without writing it (04_evaluation).
 
     A stage that has not finished contributes empty ``eval``/``golden`` dicts, so a course run
     that stopped half-way still leaves a summary (whose verdict is "incomplete", and which has
-    no ``decision``). ``gate`` is the run's :class:`GateResult` when the caller has it already.
+    no ``decision``). ``gate`` and ``decision`` are passed when the caller has computed them already.
     """
     run = Path(run_dir)
     base, adapter = _stage_or_empty(run, "baseline"), _stage_or_empty(run, "adapter")
@@ -76,7 +77,8 @@ def build_summary(run_dir: str | Path, seconds: dict[str, float] | None = None, 
         "primary_metric": str(adapter.get("primary_metric") or base.get("primary_metric") or ""),
         "seconds": merged,
     }
-    decision = _decision_or_none(run, gate if gate is not None else _gate_or_none(run))
+    if decision is None:
+        decision = _decision_or_none(run, gate if gate is not None else _gate_or_none(run))
     if decision is not None:
         summary["decision"] = decision.to_summary()
     if (run / LEARNING_CURVE_FILE).exists():
@@ -159,9 +161,9 @@ def write_summary(run_dir: str | Path, seconds: dict[str, float] | None = None) 
     """Write ``summary.json`` (the contract) and ``summary.md`` (the decision record); returns the JSON path (04_evaluation)."""
     run = Path(run_dir)
     gate = _gate_or_none(run)
-    summary = build_summary(run, seconds, gate=gate)
+    decision = _decision_or_none(run, gate)  # computed once: summary.json and summary.md share it
+    summary = build_summary(run, seconds, gate=gate, decision=decision)
     speed = {stage: _stage_or_empty(run, stage).get("speed") or {} for stage in STAGES}
-    decision = _decision_or_none(run, gate)
     if decision is None:
         verdict, reasons = "incomplete", ["no paired golden predictions for both stages yet: run notebooks 02 and 03"]
     else:
