@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("helpers.core.doctor:cli_doctor", "check this machine: Python, torch, CUDA, 4-bit, disk, models"),
     "provision": ("helpers.core.doctor:cli_provision", "prepare the offline models (convert SmolLM2 once)"),
     "quality": ("helpers.data.quality.cli:cli_quality", "data-quality checks on a JSONL or CSV file"),
+    "task": ("helpers.data.task_folder:cli_task", "build a task folder (train/eval/golden + task.json) from one file"),
     "evaluate": ("helpers.evaluation.evaluate_cli:cli_evaluate", "score predictions against references"),
     "gate": ("helpers.evaluation.gate:cli_gate", "golden-set regression gate for a run"),
     "train": ("helpers.training.job:cli_train", "train the course adapter (resumable) without a notebook"),
@@ -43,6 +44,18 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         c.add_argument("--max-seq-len", type=int, default=None, help="token limit for too_long")
         c.add_argument("--no-embeddings", action="store_true", help="skip the MiniLM checks")
         c.add_argument("--json", action="store_true", help="print the contract's JSON")
+    elif name == "task":
+        ts = p.add_subparsers(dest="action", required=True)
+        t = ts.add_parser("init", help="split one CSV/JSONL file into a task folder; never modifies the file")
+        t.add_argument("out_dir", help="the new task folder (must not hold files)")
+        t.add_argument("--from", dest="source", required=True, help="the CSV or JSONL file")
+        t.add_argument("--view", required=True, choices=TASK_VIEWS)
+        t.add_argument("--input-column", default="input", help="column (CSV) or key (JSONL) holding the text")
+        t.add_argument("--output-column", default="output", help="column or key holding the answer")
+        t.add_argument("--golden", type=int, default=None, help="golden rows (default: 10%%, at most 200)")
+        t.add_argument("--eval", type=int, default=None, help="eval rows (default: 10%%, at most 200)")
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--json", action="store_true", help="print task.json")
     elif name == "evaluate":
         p.add_argument("--task", required=True, choices=TASK_VIEWS)
         p.add_argument("--predictions", required=True)

@@ -4,6 +4,9 @@ Introduced in ``README.md`` (the main command). Each notebook runs in a fresh ke
 same ``COURSE_PROFILE`` and ``COURSE_RUN_ID``, so they share one ``runs/<run-id>/`` folder.
 Executed copies (with outputs) go to ``executed/<run-id>/``; the notebooks in ``notebooks/``
 stay clean. Notebooks added later join automatically: every ``NN_*.ipynb`` runs in order.
+Seconds per notebook go into ``summary.json``; seconds per cell (from the execution times nbclient
+records in each executed copy) into ``runs/<run-id>/timing.json``, the shape of nbval's
+``test-artifacts/nbval_seconds.json`` (``benchmarks/time_budget.py`` reads both).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from helpers.core.config import load_profile
 from helpers.core.paths import course_home
-from helpers.core.runs import new_run
+from helpers.core.runs import new_run, write_json
 from helpers.evaluation.summary import write_summary
 
 CELL_TIMEOUT_S = 3 * 3600
+TIMING_FILE = "timing.json"  # in the run folder: {"notebooks": {name: s}, "cells": {name: [s, ...]}}
 
 
 def notebook_paths(folder: Path | None = None) -> list[Path]:
@@ -48,6 +53,34 @@ def execute_notebook(path: Path, out_path: Path, timeout: int = CELL_TIMEOUT_S) 
     return time.perf_counter() - start
 
 
+def cell_seconds(nb: Any) -> list[float]:
+    """Seconds of each executed code cell, in order, from nbclient's execution timestamps (README).
+
+    A cell without timestamps (not reached, e.g. after a failing cell) is left out.
+    """
+    from datetime import datetime
+
+    out = []
+    for cell in nb.cells:
+        times = cell.get("metadata", {}).get("execution", {})
+        start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+        if cell.get("cell_type") == "code" and start and end:
+            delta = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            out.append(round(delta.total_seconds(), 2))
+    return out
+
+
+def write_timing(run: Path, executed: Path, seconds: dict[str, float]) -> Path:
+    """``timing.json`` of a course run: seconds per notebook and per cell of its executed copies (README)."""
+    import nbformat
+
+    cells = {name: cell_seconds(nbformat.read(str(executed / name), as_version=4))
+             for name in seconds if (executed / name).exists()}
+    path = Path(run) / TIMING_FILE
+    write_json(path, {"notebooks": seconds, "cells": cells})
+    return path
+
+
 def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None) -> Path:
     """Execute the notebooks in order and write ``summary.json``; returns the run folder (README)."""
     profile = load_profile(profile_name)
@@ -64,12 +97,14 @@ def run_course(profile_name: str | None = None, out: Path | None = None, only: l
             seconds[nb.name] = round(execute_notebook(nb, out / nb.name), 1)
         except Exception as exc:  # noqa: BLE001 - report which notebook failed, keep the partial copy
             write_summary(run, seconds)
+            write_timing(run, out, seconds)
             raise RuntimeError(
                 f"{nb.name} failed ({type(exc).__name__}); the executed copy with the error is "
                 f"{out / nb.name}"
             ) from exc
         print(f"[{i}/{len(paths)}] {nb.name} done in {seconds[nb.name]:.0f} s", flush=True)
     path = write_summary(run, seconds)
+    write_timing(run, out, seconds)
     md = path.with_name("summary.md")
     print(md.read_text(encoding="utf-8") if md.exists() else path.read_text(encoding="utf-8"))
     print(f"course: summary written to {path}")

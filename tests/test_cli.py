@@ -13,7 +13,7 @@ import pytest
 from helpers.__main__ import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = ["doctor", "provision", "quality", "evaluate", "gate", "train", "course", "export", "lab"]
+EXPECTED = ["doctor", "provision", "quality", "task", "evaluate", "gate", "train", "course", "export", "lab"]
 
 
 def _run(*args: str, timeout: int = 120, **env: str) -> subprocess.CompletedProcess:

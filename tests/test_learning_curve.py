@@ -32,6 +32,19 @@ def test_compare_prompts_refuses_golden(tiny_profile):
         compare_prompts(None, None, rows, {"p": finetune_config()}, tiny_profile)
 
 
+def test_prompt_workbench_refuses_golden_with_one_line(tiny_profile, capsys):
+    """The workbench is for choosing a prompt: on golden rows its Run button prints the refusal, nothing runs."""
+    pytest.importorskip("ipywidgets")
+    from helpers.widgets.prompt_panel import prompt_workbench
+
+    panel = prompt_workbench(None, None, tiny_profile, load_split("golden", limit=2), [], finetune_config())
+    run = next(b for box in panel.children if hasattr(box, "children") for b in box.children
+               if getattr(b, "description", "") == "Run on sample")
+    run.click()  # model None: anything past the refusal would fail with another error
+    out = capsys.readouterr().out
+    assert out.startswith("error: trying prompts in the workbench on golden rows") and "eval" in out
+
+
 def test_curve_slices_are_nested_and_seeded():
     rows = [{"id": str(i)} for i in range(30)]
     s = curve_slices(rows, (5, 10, 30, 99), seed=1)

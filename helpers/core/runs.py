@@ -8,20 +8,24 @@ an atomic rename, so a half-written stage is never mistaken for a finished one):
       quality/                      cleaned data + decision log (01)
       baseline/                     prompting baseline (02)
         predictions_eval.jsonl      {"id", "prediction", "reference", "latency_s"}
-        predictions_golden.jsonl
+        predictions_golden.jsonl, predictions_production.jsonl
         prompt.json                 the prompt settings used
         metrics.json                {"eval": {metric: float}, "golden": {...}, "primary_metric",
                                      "speed": {"latency_s_per_request", "tokens_per_s",
                                                "cost_per_1k_requests_usd"}}
-      adapter/                      QLoRA training (03) and its evaluation (04)
-        checkpoints/checkpoint-N/   Trainer checkpoints (optimizer + scheduler state)
-        final/                      adapter_model.safetensors + adapter_config.json
-        run_card.json               config, data hashes, versions, hardware, wall time, losses
-        loss.png
-        predictions_eval.jsonl, predictions_golden.jsonl, metrics.json (same shape as baseline)
-      experiment/                   clean vs noisy (05)
+      adapter/                      QLoRA training (03) and its evaluation (04); layout in
+        runs/<name>/                helpers.training.artifacts: one folder per training run
+        LATEST                      (checkpoints/, final/, run_card.json, loss.png), LATEST names
+        predictions_*.jsonl         the newest finished one, metrics.json the same shape as baseline's
+        metrics.json
+      experiment/                   clean vs noisy arms and the learning curve's adapters (05)
+      learning_curve.json           adapter vs prompt on eval by training rows (05)
       review.jsonl                  human ratings (04)
-      summary.json, summary.md      the course summary (04 / make course)
+      export/                       merged weights, GGUF files, Modelfile, export_check.json (06)
+      summary.json, summary.md      the course summary with the decision (04 / make course)
+      timing.json                   seconds per notebook and per cell (make course)
+
+Each stage that a widget or a fallback cell can make also has ``origin.json`` (helpers.core.origin).
 
 The current run is ``COURSE_RUN_ID`` if set, else the id saved in ``runs/CURRENT`` by the last
 call to :func:`new_run` (notebook 00), else a new run.

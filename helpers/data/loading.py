@@ -32,6 +32,7 @@ from helpers.core.paths import data_dir
 SPLITS = ("train", "eval", "golden", "production_sample", "raw_train", "noisy_train")
 ROLES = ("system", "user", "assistant")
 DEFAULT_TASK = "support"
+ROW_COLUMNS = ("input", "output")  # the text and the answer of a row
 MAX_LINE_CHARS = 2_000_000  # a longer line is no training example; reported, never parsed
 MAX_FILE_BYTES = 2_000_000_000  # refuse (rather than hang on) anything larger, gzip included
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")  # not str.splitlines(): JSON strings may hold U+2028 etc.
@@ -252,20 +253,20 @@ def _whole_document(path: Path, text: str) -> None:
         raise DataError(f"{path} is one multi-line JSON object: write one compact object per line (JSONL)")
 
 
-def _iter_csv(path: Path, text: str, result: LoadResult, delimiter: str) -> Iterable[tuple[int, Any]]:
+def _iter_csv(path: Path, text: str, result: LoadResult, delimiter: str,
+              columns: tuple[str, str] = ROW_COLUMNS) -> Iterable[tuple[int, Any]]:
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
         header = next(reader, None)
     except csv.Error as exc:
         raise DataError(f"{path} is not readable CSV ({exc}): re-export it as CSV with a header row") from None
     cols = [c.strip().lstrip("\ufeff") for c in header or []]
-    missing = [c for c in ("input", "output") if c not in cols]
+    missing = [c for c in columns if c not in cols]
     if missing:
         found = ", ".join(repr(c) for c in cols[:6]) or "nothing"
-        raise DataError(
-            f"{path} lacks column(s) {', '.join(missing)} (header has {found}): "
-            f"add a header row with 'input' and 'output' columns"
-        )
+        fix = ("add a header row with 'input' and 'output' columns" if columns == ROW_COLUMNS else
+               "name the text and answer columns with --input-column and --output-column")
+        raise DataError(f"{path} lacks column(s) {', '.join(missing)} (header has {found}): {fix}")
     start = reader.line_num + 1
     while True:
         try:
@@ -286,8 +287,16 @@ def _iter_csv(path: Path, text: str, result: LoadResult, delimiter: str) -> Iter
         obj: dict[str, Any] = {c: (rec[i] if i < len(rec) else None) for i, c in enumerate(cols)}
         if isinstance(obj.get("meta"), str):
             obj.pop("meta")
-        yield line, obj
+        yield line, _renamed(obj, columns)
     result.n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+def _renamed(obj: Any, columns: tuple[str, str]) -> Any:
+    """A record whose ``columns`` (text, answer) are called ``input`` and ``output``; chat rows unchanged."""
+    if columns == ROW_COLUMNS or not isinstance(obj, dict) or "messages" in obj:
+        return obj
+    keep = {k: v for k, v in obj.items() if k not in (*columns, *ROW_COLUMNS)}
+    return {**keep, **{name: obj[c] for name, c in zip(ROW_COLUMNS, columns) if c in obj}}
 
 
 def _add_notices(result: LoadResult) -> None:
@@ -335,10 +344,13 @@ def load_objects(objs: Iterable[Any], task: str | None = None, require_output: b
     return result
 
 
-def load_rows(path: str | Path, task: str | None = None, require_output: bool = True) -> LoadResult:
+def load_rows(path: str | Path, task: str | None = None, require_output: bool = True,
+              columns: tuple[str, str] = ROW_COLUMNS) -> LoadResult:
     """Load a JSONL or CSV file into normalised rows, reporting bad lines (01_data_quality).
 
     ``require_output=False`` accepts rows without an answer (a production sample of inputs).
+    ``columns`` names the text and answer columns (CSV) or keys (JSONL) when they are not
+    ``input`` and ``output`` (``python -m helpers task init --input-column ...``).
     Never modifies the file. Raises :class:`DataError` (one line naming the fix) only when
     nothing usable can be read.
     """
@@ -351,10 +363,10 @@ def load_rows(path: str | Path, task: str | None = None, require_output: bool = 
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     suffix = suffixes[-1] if suffixes else ""
     if suffix in (".csv", ".tsv"):
-        items = _iter_csv(path, text, result, "\t" if suffix == ".tsv" else ",")
+        items = _iter_csv(path, text, result, "\t" if suffix == ".tsv" else ",", columns)
     else:
         _whole_document(path, text)
-        items = _iter_jsonl(text, result)
+        items = ((n, _renamed(obj, columns)) for n, obj in _iter_jsonl(text, result))
     _collect(result, items, task, require_output)
     if not result.rows:
         if not result.issues:
@@ -384,11 +396,3 @@ def load_split(split: str, task: str = DEFAULT_TASK, limit: int | None = None) -
     rows = result.rows
     return rows[:limit] if limit is not None else rows
 
-
-def to_dataset(rows: list[dict[str, Any]]) -> Any:
-    """A ``datasets.Dataset`` with id/input/output/task columns (03_qlora_training)."""
-    from datasets import Dataset
-
-    return Dataset.from_list(
-        [{"id": r["id"], "input": r["input"], "output": r["output"], "task": r.get("task") or ""} for r in rows]
-    )

@@ -17,8 +17,10 @@ from helpers.data.text import load_schema, parse_json_output
 
 #: Every task view, in the order the command line lists them.
 TASK_VIEWS = ("classification", "extraction", "summarisation")
+#: The one number each view is judged by (helpers.evaluation.metrics.primary_metric reads it).
+PRIMARY_METRIC = {"classification": "macro_f1", "extraction": "field_accuracy", "summarisation": "rougeL"}
 _META_KEY = {"classification": "category", "summarisation": "summary"}
-__all__ = ["TASK_VIEWS", "as_view", "check_view", "load_schema", "reference_text"]
+__all__ = ["PRIMARY_METRIC", "TASK_VIEWS", "as_view", "check_view", "load_schema", "reference_text"]
 
 
 def check_view(view: str) -> str:

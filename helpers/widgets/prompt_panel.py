@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from helpers.core.config import Profile
+from helpers.evaluation.holdout import refuse_golden
 from helpers.evaluation.metrics import score
 from helpers.evaluation.scoring import failures, predict
 from helpers.prompting.prompts import PromptConfig
@@ -37,6 +38,7 @@ def prompt_workbench(
         with out:
             try:
                 rows = list(sample)[: n.value]
+                refuse_golden(rows, "trying prompts in the workbench")  # a prompt is a choice: eval rows only
                 gen = predict(model, tokenizer, rows, config(), profile, pool)
                 m = score(start.view, gen.texts, [r["output"] for r in rows])
                 print({key: round(v, 3) for key, v in m.items() if "." not in key},
