@@ -42,7 +42,7 @@ def test_prompt_workbench_refuses_golden_with_one_line(tiny_profile, capsys):
                if getattr(b, "description", "") == "Run on sample")
     run.click()  # model None: anything past the refusal would fail with another error
     out = capsys.readouterr().out
-    assert out.startswith("error: trying prompts in the workbench on golden rows") and "eval" in out
+    assert "error: trying prompts in the workbench on golden rows (2 of 2" in out and "choose on eval" in out
 
 
 def test_curve_slices_are_nested_and_seeded():
