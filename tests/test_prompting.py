@@ -110,6 +110,31 @@ def test_similar_selection_on_the_course_data_uses_only_pool_rows(splits):
         assert set(_ids(ex)) <= set(_ids(pool))
 
 
+@pytest.mark.slow
+def test_similar_selection_encodes_the_pool_once_and_matches_fresh_vectors(splits, tmp_path, monkeypatch):
+    """The pool's embeddings come from the course cache: a second selection encodes nothing new."""
+    import helpers.data.quality.embeddings as E
+    from helpers.core.models import get_embedder
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    real, encoded = get_embedder(), []
+
+    class Counting:  # the real MiniLM, with a tally of the texts it is asked to encode
+        def encode(self, texts):
+            encoded.append(len(texts))
+            return real.encode(texts)
+
+    monkeypatch.setattr(E, "get_embedder", lambda: Counting())
+    train, eval_rows, _ = splits
+    pool, queries = train[:20], eval_rows[:3]
+    first = select_examples(queries, pool, k=3, method="similar")
+    assert sum(encoded) == 23  # 3 queries + 20 pool rows, each once
+    assert select_examples(queries, pool, k=3, method="similar") == first and sum(encoded) == 23  # all cached
+    fresh = real.encode([q["input"] for q in queries]) @ real.encode([r["input"] for r in pool]).T
+    assert [[r["id"] for r in ex] for ex in first] == \
+        [[pool[int(i)]["id"] for i in row.argsort()[::-1][:3][::-1]] for row in fresh]  # same ranking as uncached
+
+
 def test_random_selection_is_deterministic_with_a_seed():
     queries, pool = support_rows(4), support_rows(30, start=100)
     a = select_examples(queries, pool, k=3, seed=7)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
 from helpers.core.paths import data_dir
-from helpers.core.models import get_embedder
+from helpers.data.quality.embeddings import embed_cached
 from helpers.data.tasks import check_view, load_schema
 from helpers.data.text import normalise_text
 
@@ -167,8 +167,10 @@ def select_examples(
 ) -> list[list[dict[str, Any]]]:
     """For each query row, k examples from the training pool, at random or most similar (02).
 
-    "similar" ranks the pool by cosine similarity of MiniLM embeddings. Raises if the pool
-    overlaps the queries (no eval or golden row may ever be a few-shot example).
+    "similar" ranks the pool by cosine similarity of MiniLM embeddings, taken from the course's
+    embedding cache (:func:`helpers.data.quality.embeddings.embed_cached`): the pool is encoded
+    once per machine, not at every call. Raises if the pool overlaps the queries (no eval or
+    golden row may ever be a few-shot example).
     """
     if k <= 0 or not queries:
         return [[] for _ in queries]
@@ -179,9 +181,8 @@ def select_examples(
         return [rng.sample(list(pool), k) for _ in queries]
     if method != "similar":
         raise SettingsError(f"unknown selection {method!r}: use 'random' or 'similar'")
-    emb = get_embedder()
-    q = emb.encode([r["input"] for r in queries])
-    p = emb.encode([r["input"] for r in pool])
+    q = embed_cached([r["input"] for r in queries])
+    p = embed_cached([r["input"] for r in pool])
     sims = q @ p.T
     out = []
     for row in sims:

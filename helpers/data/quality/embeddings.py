@@ -28,10 +28,12 @@ def _embedding_cache_path() -> Path:
     return cache_dir() / "embeddings" / "minilm-l6_quality.npz"
 
 
-def _embed_cached(texts: list[str], cache: bool | str | Path = True) -> Any:
-    """MiniLM embeddings of distinct texts, reusing the on-disk cache keyed by each text's hash.
+def embed_cached(texts: list[str], cache: bool | str | Path = True) -> Any:
+    """MiniLM embeddings of ``texts``, reusing the on-disk cache keyed by each text's hash (01_data_quality).
 
     ``cache``: True, the course cache file; a path, that cache file; False, no cache at all.
+    The quality checks, the drift check and the few-shot selection of notebook 02 share it, so
+    the training pool is encoded once per machine, not once per call.
     """
     import numpy as np
 
@@ -63,7 +65,7 @@ def _embed_cached(texts: list[str], cache: bool | str | Path = True) -> Any:
 def _embed(texts: list[str], cache: bool | str | Path = True) -> Any:
     """MiniLM embeddings, each text distinct after normalisation encoded once (01_data_quality).
 
-    ``cache`` as for :func:`_embed_cached`: True (the course cache), a cache file, or False.
+    ``cache`` as for :func:`embed_cached`: True (the course cache), a cache file, or False.
     """
     import numpy as np
 
@@ -73,7 +75,7 @@ def _embed(texts: list[str], cache: bool | str | Path = True) -> Any:
         first.setdefault(k, t)  # texts equal after normalisation are encoded once
     if not first:
         return np.zeros((0, EMBED_DIM), dtype=np.float32)
-    emb = _embed_cached(list(first.values()), cache)
+    emb = embed_cached(list(first.values()), cache)
     index = {k: i for i, k in enumerate(first)}
     return emb[[index[k] for k in keys]]
 
