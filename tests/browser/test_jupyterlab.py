@@ -6,10 +6,13 @@ Run > Run All Cells from the menu, wait until the kernel is idle, then assert
 * every code cell ran and no output is an error (read from JupyterLab's notebook model, since
   the DOM renders errors and stderr progress bars alike),
 * no "Error displaying widget" anywhere, and the notebook's widget panel rendered as widgets,
-* in 03: setting "max steps" to 2 and clicking "Train" starts training in the background, the
-  loss-plot image is redrawn and the progress bar moves, and the run card is rewritten.
+* in 03: an epoch run from the panel (max steps -1, 0.3 epochs, **Train**) trains in the
+  background, the loss plot is redrawn and the progress bar moves below full with a real total;
+  the scripted training cell, run again meanwhile, keeps the panel's run and trains nothing (one
+  Run All of 03 serves both checks).
 
-Screenshots go to ``test-artifacts/browser/<notebook>.png`` (plus ``..._train.png`` for 03 and
+Screenshots go to ``test-artifacts/browser/<notebook>.png`` (plus ``..._train.png`` and
+``..._fallback.png`` for 03 and
 ``<notebook>.failure.png`` when a check fails). ``BROWSER_NOTEBOOKS=00,03`` runs a subset
 (03 needs 00 first). Run it with ``make browser``.
 """
@@ -131,45 +134,88 @@ def _shot(page: Any, cell: Any | None, target: Path) -> None:
     print(f"screenshot: {target}")
 
 
-def _check_train_button(page: Any, cell: Any, lab: Any, artifacts: Path) -> None:
-    """Set max steps to 2, click Train; the loss plot must be redrawn and the progress bar move."""
+def _text(cell: dict[str, Any]) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        text = out.get("text", "")
+        parts.append("".join(text) if isinstance(text, list) else text)
+    return "".join(parts)
+
+
+def _cards(lab: Any) -> dict[str, dict[str, Any]]:
+    return {p.parent.name: json.loads(p.read_text()) for p in lab.runs.glob("*/adapter/runs/*/run_card.json")}
+
+
+def _check_train_then_scripted_cell(page: Any, nb: dict[str, Any], cell: Any, lab: Any, artifacts: Path) -> None:
+    """The panel trains an epoch run; then the scripted training cell keeps that run (issue: learner work).
+
+    After Run All (the scripted cell trained its own run, as without clicks): max steps -1 and 0.3
+    epochs (an epoch run, the shape of the ``cpu`` and GPU profiles, a few steps), **Train**. The
+    loss plot must be redrawn and the progress bar move below full with a real total (the first
+    step is 1/total, not ``max(1, -1)``). While it trains the scripted cell is run again by hand:
+    it must wait for and keep the panel's run, training nothing new.
+    """
+    path = "notebooks/03_qlora_training.ipynb"
+    code = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+    script_i = next(i for i in code if "scripted_training(job" in _source(nb["cells"][i]))
+    assert "this cell trained one" in _text(nb["cells"][script_i])  # no panel run yet: the cell trained
+    before = _cards(lab)
+    assert before, f"no run card under {lab.runs} after run-all of 03"
     image = cell.locator("img.widget-image").first
-    bar = cell.locator(".widget-hprogress .progress-bar").first
     image.wait_for()
-    # Record every redraw of the plot and every width of the bar (the run-all already filled
-    # both, so only changes after the click count).
+    # every redraw of the plot and every width of the bar after the click (run-all filled both already)
     cell.evaluate("""(el) => {
       const img = el.querySelector('img.widget-image'), bar = el.querySelector('.widget-hprogress .progress-bar');
       window.__plotSrcs = []; window.__barWidths = [];
       new MutationObserver(() => window.__plotSrcs.push(img.src)).observe(img, {attributes: true, attributeFilter: ['src']});
       new MutationObserver(() => window.__barWidths.push(parseFloat(bar.style.width))).observe(bar, {attributes: true, attributeFilter: ['style']});
     }""")
-    before = image.get_attribute("src")
+    first_src = image.get_attribute("src")
     steps = cell.locator(".widget-inline-hbox", has_text="max steps").locator("input").first
-    steps.fill("2")
+    steps.fill("-1")  # an epoch run: the total comes from rows, packing and epochs
     steps.press("Enter")
-    cards = list(lab.runs.glob("*/adapter/runs/*/run_card.json"))
-    assert cards, f"no run card under {lab.runs} after run-all of 03"
-    card_mtime = max(p.stat().st_mtime for p in cards)
+    epochs = cell.locator('.widget-inline-hbox:has(label:text-is("epochs")) input').first
+    epochs.fill("0.3")  # a few steps (6 of the ci profile's 17 a full epoch), still counted by the trainer
+    epochs.press("Enter")
     cell.get_by_role("button", name="Train", exact=True).click()
     cell.locator(".widget-html", has_text="in the background").first.wait_for(timeout=30_000)
 
     def moved() -> bool:
         srcs, widths = page.evaluate("() => [window.__plotSrcs, window.__barWidths]")
-        return any(src != before for src in srcs) and any(0 < w < 100 for w in widths)
+        return any(src != first_src for src in srcs) and any(0 < w < 100 for w in widths)
 
-    _wait(moved, TRAIN_TIMEOUT_S, "the loss plot to be redrawn and the progress bar to move", 0.5)
-    _wait(lambda: bar.evaluate("el => parseFloat(el.style.width)") == 100, TRAIN_TIMEOUT_S,
-          "the progress bar to reach 2/2 steps")
-    _wait(lambda: any(p.stat().st_mtime > card_mtime for p in lab.runs.glob("*/adapter/runs/*/run_card.json")),
-          TRAIN_TIMEOUT_S, "training to finish (a new run card)")
-    card = json.loads(max(lab.runs.glob("*/adapter/runs/*/run_card.json"), key=lambda p: p.stat().st_mtime).read_text())
-    got = (card["status"], card["settings"]["max_steps"], card["global_step"])
-    assert got == ("complete", 2, 2), f"run card (status, max_steps, global_step) = {got}, expected the panel's 2 steps"
-    assert "color:#b00" not in cell.inner_html(), "the panel shows an error message"
+    _wait(moved, TRAIN_TIMEOUT_S, "the loss plot to be redrawn and the progress bar to move below full", 0.2)
+
+    script = _cell(page, script_i)  # the learner (or Run All again) runs the scripted cell while the panel trains
+    script.locator(".jp-InputArea-editor").first.click()
+    page.keyboard.press("Shift+Enter")
+    time.sleep(2)
+    quiet, deadline = 0, time.monotonic() + TRAIN_TIMEOUT_S
+    while quiet < 3:
+        st = page.evaluate(STATUS_JS, path) or {}
+        quiet = quiet + 1 if st.get("kernel") == "idle" and st.get("busy") == 0 else 0
+        assert time.monotonic() < deadline, "the scripted cell did not finish"
+        time.sleep(1)
+    out = _text(page.evaluate(MODEL_JS, path)["cells"][script_i])
     srcs, widths = page.evaluate("() => [window.__plotSrcs, window.__barWidths]")
-    print(f"train click: {len(srcs)} plot redraws, progress widths {widths}")
+    print(f"train click: {len(srcs)} plot redraws, progress widths {widths}\nscripted cell said: {out.strip()}")
+    assert "kept the run you trained with the panel" in out and "this cell trained one" not in out
+
+    new = {name: c for name, c in _cards(lab).items() if name not in before}
+    assert len(new) == 1, f"expected exactly the panel's run, got {sorted(new)}"  # nothing retrained
+    (name, card), = new.items()
+    got = (card["origin"], card["status"], card["settings"]["max_steps"], card["settings"]["epochs"])
+    assert got == ("widget", "complete", -1, 0.3), got
+    assert card["global_step"] == card["max_steps"] > 1 and name in out
+    assert min(w for w in widths if w > 0) <= 100 / card["max_steps"] + 0.01  # the first step: 1/total (CSS rounds)
+    bar = cell.locator(".widget-hprogress .progress-bar").first
+    _wait(lambda: bar.evaluate("el => parseFloat(el.style.width)") == 100, 30,
+          f"the progress bar to reach {card['max_steps']}/{card['max_steps']} steps")
+    latest = next(lab.runs.glob(f"*/adapter/runs/{name}")).parent.parent.joinpath("LATEST").read_text().strip()
+    assert latest == name
+    assert "color:#b00" not in cell.inner_html(), "the panel shows an error message"
     _shot(page, cell, artifacts / "03_qlora_training_train.png")
+    _shot(page, script, artifacts / "03_qlora_training_fallback.png")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -199,7 +245,7 @@ def test_notebook_in_jupyterlab(name: str, lab: Any, browser_context: Any, artif
         last = max(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
         _shot(page, panel_cell or _cell(page, last), artifacts / f"{stem}.png")
         if name.startswith("03"):
-            _check_train_button(page, panel_cell, lab, artifacts)
+            _check_train_then_scripted_cell(page, nb, panel_cell, lab, artifacts)
         print(f"{name}: {time.monotonic() - started:.0f} s")
     except BaseException:
         try:
