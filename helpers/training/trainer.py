@@ -11,6 +11,7 @@ panel, the command line, the tests and ``benchmarks/bench_qlora.py`` all call it
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -175,8 +176,6 @@ def train(
     run never leaves a half-written adapter that looks finished. Returns the result and the
     trained (peft) model.
     """
-    from helpers.training.artifacts import save_adapter
-
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     resume_from = None
@@ -198,13 +197,42 @@ def train(
     seconds = time.perf_counter() - start
     state = trainer.state
     stopped = bool(stop and stop.requested and state.global_step < state.max_steps)
-    adapter_dir = None if stopped else save_adapter(trainer.model, tokenizer, run_dir / "final")
+    adapter_dir = None if stopped else save_final(trainer, tokenizer, run_dir / "final")
     result = TrainResult(
         adapter_dir=adapter_dir, global_step=state.global_step, max_steps=state.max_steps,
         seconds=seconds, log_history=list(state.log_history), stopped_early=stopped,
         resumed_from=resume_from, peak_memory_gb=round(peak_memory_gb(device), 3),
     )
     return result, trainer.model
+
+
+def save_final(trainer: Any, tokenizer: Any, target: Path) -> Path:
+    """The finished adapter, written once however many processes trained it (guide: past_one_gpu).
+
+    One process: :func:`helpers.training.artifacts.save_adapter` (temporary folder, atomic rename).
+    Under ``accelerate launch`` every process calls ``Trainer.save_model``: under FSDP that gathers
+    the full state dict first (``FULL_STATE_DICT``, as the peft FSDP + QLoRA guide saves), and only
+    the main process writes; it then renames the temporary folder while the others wait.
+    """
+    from helpers.training.artifacts import save_adapter  # artifacts imports this module (TrainResult)
+
+    acc = trainer.accelerator
+    if acc.num_processes == 1:
+        return save_adapter(trainer.model, tokenizer, target)
+    if getattr(trainer, "is_fsdp_enabled", False):
+        acc.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    tmp = target.with_name(target.name + ".partial")
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    trainer.save_model(str(tmp))  # collective under FSDP; the files are written by the main process only
+    if acc.is_main_process:
+        tokenizer.save_pretrained(str(tmp))
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.replace(target)
+    acc.wait_for_everyone()
+    return target
 
 
 def dry_run(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], s: TrainSettings, device: str,
