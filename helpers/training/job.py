@@ -183,14 +183,23 @@ def train_course_adapter(profile: "Profile", adapter_root: Path, resume: bool = 
 
 
 def cli_train(args: Any) -> int:
-    """``python -m helpers train --run DIR [--name NAME] [--resume] [--max-steps N]`` (03_qlora_training)."""
+    """``python -m helpers train --run DIR [--name NAME] [--resume] [--max-steps N]`` (03_qlora_training).
+
+    Under ``accelerate launch`` (several processes) it is the distributed entry point's run
+    (:func:`helpers.training.distributed.train_distributed`): one run folder for all processes,
+    written by the main one.
+    """
     from helpers.core.config import load_profile
+    from helpers.training.distributed import train_distributed, world
 
     changes = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.save_steps:
         changes["save_steps"] = args.save_steps
-    result = train_course_adapter(load_profile(args.profile), Path(args.run) / "adapter", resume=args.resume,
-                                  name=getattr(args, "name", None), **changes)
+    launch = train_distributed if world().size > 1 else train_course_adapter
+    result = launch(load_profile(args.profile), Path(args.run) / "adapter", resume=args.resume,
+                    name=getattr(args, "name", None), **changes)
+    if not world().main:
+        return 0  # the main process reports
     run_name = result.adapter_dir.parent.name if result.adapter_dir else None
     print(json.dumps({"run": run_name, "global_step": result.global_step, "max_steps": result.max_steps,
                       "resumed_from": result.resumed_from, "adapter_dir": str(result.adapter_dir),
