@@ -4,7 +4,8 @@
 
 The profile goes through ``helpers.core.config.fit_compute_dtype`` as if the card were a 7.5 one, then
 the course's own path runs unchanged: NF4 load with fp16 compute, TRL's SFTTrainer with ``fp16=True``
-(TRL still casts the LoRA weights to bf16), 4 steps with checkpoints. A random-weight model of
+(TRL casts the LoRA weights to bf16; ``make_trainer`` then makes them fp32, which fp16 AMP's
+GradScaler needs), 4 steps with checkpoints. A random-weight model of
 SmolLM2-135M's shape: the check is that the path runs and the loss stays finite, not the loss's value.
 An H200 has bf16, so this proves the settings path, not a T4's kernels.
 """
@@ -28,8 +29,6 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer", default=str(ROOT / ".devcarry" / "tok"))
     ap.add_argument("--work", default="/tmp/gpu_fp16_check")
-    ap.add_argument("--fp32-adapters", action="store_true",
-                    help="cast the LoRA weights to fp32 after TRL built the trainer (the fix GradScaler needs)")
     args = ap.parse_args()
     import warnings
 
@@ -50,19 +49,6 @@ def main() -> int:
     s = TrainSettings.from_profile(profile, max_steps=4, save_steps=2, eval_steps=2)
     t0 = time.perf_counter()
     base = load_causal_lm(profile)
-    if args.fp32_adapters:  # what make_trainer must do for fp16: GradScaler cannot unscale bf16 gradients
-        import helpers.training.trainer as course_trainer
-
-        plain = course_trainer.make_trainer
-
-        def make_trainer_fp32(*a, **k):
-            trainer = plain(*a, **k)
-            for p in trainer.model.parameters():
-                if p.requires_grad:
-                    p.data = p.data.float()
-            return trainer
-
-        course_trainer.make_trainer = make_trainer_fp32
     r, model = train(base, load_tokenizer(profile.model), load_split("train", limit=120), load_split("eval"), s,
                      work / "adapter", device="cuda")
     losses = [h["loss"] for h in r.log_history if "loss" in h]

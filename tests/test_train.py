@@ -149,6 +149,28 @@ def test_bad_settings_name_the_fix(change, fragment):
         TrainSettings.from_profile(get_profile("ci"), **change)
 
 
+@pytest.mark.parametrize("dtype, expected", [("float16", "float32"), ("bfloat16", "bfloat16")])
+def test_fp16_compute_trains_fp32_adapters(tmp_path, tiny_model_dir, smol_tokenizer, dtype, expected):
+    """The fp16 fallback: bf16 LoRA weights (what TRL makes of a QLoRA adapter) become fp32; bf16 stays bf16."""
+    import torch
+    from peft import get_peft_model
+
+    from conftest import support_rows
+    from helpers.core.config import get_profile
+    from helpers.core.models import load_causal_lm
+    from helpers.training.trainer import make_trainer
+
+    profile = get_profile("ci").replace(model=str(tiny_model_dir))
+    s = TrainSettings.from_profile(profile, compute_dtype=dtype, max_steps=1)
+    model = get_peft_model(load_causal_lm(profile), s.lora_config())
+    for p in model.parameters():
+        if p.requires_grad:
+            p.data = p.data.to(torch.bfloat16)  # as TRL casts QLoRA adapters
+    trainer = make_trainer(model, smol_tokenizer, support_rows(4), None, s, tmp_path, device="cpu")
+    dtypes = {str(p.dtype) for p in trainer.model.parameters() if p.requires_grad}
+    assert dtypes == {f"torch.{expected}"}
+
+
 def test_alpha_default_is_twice_rank():
     assert TrainSettings().lora_alpha == 2 * TrainSettings().lora_r
 

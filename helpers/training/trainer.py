@@ -131,6 +131,14 @@ def make_trainer(
         peft_config=None if isinstance(model, PeftModel) else s.lora_config(),
         callbacks=_callbacks(on_log, stop),
     )
+    if s.compute_dtype == "float16":
+        # fp16 compute (cards without bf16, helpers.core.config.fit_compute_dtype): TRL casts QLoRA
+        # adapters to bf16, and fp16 AMP's GradScaler cannot unscale bf16 gradients (measured on the
+        # H200: NotImplementedError at the first step; with fp32 adapters 4 steps, finite losses,
+        # benchmarks/results/gpu_real_course_h200.json "fp16_fallback"). So the trained weights are fp32.
+        for p in trainer.model.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
     if s.fixed_shape_rows:
         # The course's switch: TRL refuses a custom collator with padding-free packing at
         # construction, so the collator is replaced once TRL has prepared the packed rows.
