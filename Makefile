@@ -13,11 +13,13 @@ PIP_TORCH_ARGS ?=
 STAMP := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.browser-installed
 PROFILE ?=
+TASK ?=
 
 .PHONY: help install models course test unit notebooks browser lab clean-runs strip
 
 help:
 	@echo "make course   - install, provision offline models, run every notebook (cpu profile), write runs/<id>/summary.json"
+	@echo "                TASK=<name under data/ or a folder> runs it on that task (python -m helpers task init builds one)"
 	@echo "make test     - unit tests + every notebook under nbval (ci profile)"
 	@echo "make browser  - every notebook in JupyterLab + headless Chromium (needs Debian's chromium; CI runs it)"
 	@echo "make lab      - JupyterLab on the course"
@@ -46,7 +48,7 @@ models: install
 	$(BIN)/python -m helpers provision
 
 course: models
-	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} $(BIN)/python -m helpers course
+	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} COURSE_TASK=$${TASK:-$${COURSE_TASK:-}} $(BIN)/python -m helpers course
 
 unit: models
 	COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser

@@ -77,6 +77,8 @@ def _add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--profile", default=None)
         p.add_argument("--out", default=None, help="folder for executed notebooks")
         p.add_argument("--only", nargs="*", default=None, help="notebook file names to run")
+        p.add_argument("--task", default=None, help="task folder (a name under data/ or a path; default: COURSE_TASK, "
+                                                    "the saved choice, else the bundled task)")
     elif name == "export":
         p.add_argument("--run", required=True, help="run folder; writes RUN/export/ and RUN/export/export_check.json")
         p.add_argument("--gguf", default="f16,q8_0", help="GGUF types, comma-separated (f16,bf16,f32,q8_0); '' for none")

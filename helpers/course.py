@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.config import load_profile
+from helpers.core.errors import USER_ERRORS
 from helpers.core.paths import course_home
 from helpers.core.runs import new_run, write_json
+from helpers.data.task_spec import load_task, task_dir
 from helpers.evaluation.summary import write_summary
 
 CELL_TIMEOUT_S = 3 * 3600
@@ -81,16 +83,24 @@ def write_timing(run: Path, executed: Path, seconds: dict[str, float]) -> Path:
     return path
 
 
-def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None) -> Path:
-    """Execute the notebooks in order and write ``summary.json``; returns the run folder (README)."""
+def run_course(profile_name: str | None = None, out: Path | None = None, only: list[str] | None = None,
+               task: str | Path | None = None) -> Path:
+    """Execute the notebooks in order on ``task`` (the task in force if None), write ``summary.json`` (README).
+
+    Returns the run folder. The task's folder goes to every notebook's kernel as ``COURSE_TASK``
+    (an absolute path), so all of them read the same data.
+    """
     profile = load_profile(profile_name)
-    run = new_run(profile.name)
+    folder = task_dir(task)
+    load_task(folder)  # a folder without a usable task.json stops here, before any notebook runs
+    os.environ["COURSE_TASK"] = str(folder)
+    run = new_run(profile.name, folder)
     os.environ["COURSE_PROFILE"] = profile.name
     os.environ["COURSE_RUN_ID"] = run.name
     out = out or course_home() / "executed" / run.name
     seconds: dict[str, float] = {}
     paths = [p for p in notebook_paths() if not only or p.name in only]
-    print(f"course: profile {profile.name}, run {run}, {len(paths)} notebooks", flush=True)
+    print(f"course: profile {profile.name}, task {folder}, run {run}, {len(paths)} notebooks", flush=True)
     for i, nb in enumerate(paths, 1):
         print(f"[{i}/{len(paths)}] {nb.name} ...", flush=True)
         try:
@@ -114,7 +124,10 @@ def run_course(profile_name: str | None = None, out: Path | None = None, only: l
 def cli_course(args: argparse.Namespace) -> int:
     """``python -m helpers course [--profile P] [--out DIR] [--only NB ...]`` (README)."""
     try:
-        run_course(args.profile, Path(args.out) if args.out else None, args.only)
+        run_course(args.profile, Path(args.out) if args.out else None, args.only, getattr(args, "task", None))
+    except USER_ERRORS as exc:  # an unknown task folder, a bad task.json: one sentence
+        print(f"course: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:  # a notebook failed: say which, point at the executed copy
         print(f"course: {exc}", file=sys.stderr)
         return 1

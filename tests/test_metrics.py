@@ -226,11 +226,14 @@ def test_one_table_of_task_views():
     from helpers.__main__ import build_parser
     from helpers.core.errors import SettingsError
     from helpers.data.tasks import TASK_VIEWS, check_view
-    from helpers.prompting.prompts import BARE_INSTRUCTIONS, DETAILED_INSTRUCTIONS, FINETUNE_INSTRUCTIONS
+    from helpers.data.task_spec import PROMPT_KINDS, default_prompt, load_task
 
     assert set(M.PRIMARY) == set(TASK_VIEWS)
-    for table in (BARE_INSTRUCTIONS, DETAILED_INSTRUCTIONS, FINETUNE_INSTRUCTIONS):
-        assert set(table) == set(TASK_VIEWS)
+    support = load_task("support")
+    assert set(support.prompts) == set(TASK_VIEWS)  # the bundled task words every prompt of every view
+    for view in TASK_VIEWS:
+        for kind in PROMPT_KINDS:
+            assert support.prompt(kind, view) == support.prompts[view][kind] != default_prompt(view, kind)
     for view in TASK_VIEWS:
         assert check_view(view) == view
         assert build_parser().parse_args(["evaluate", "--task", view, "--predictions", "p", "--references", "r"]).task == view

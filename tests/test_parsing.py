@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from helpers.data.text import load_schema, normalise_label, normalise_text, parse_json_output, strip_fence
+from helpers.core.errors import SettingsError
+from helpers.data.task_spec import load_schema
+from helpers.data.text import normalise_label, normalise_text, parse_json_output, strip_fence
 
 OBJ = {"order_id": "A-1", "product": "kettle", "sentiment": None}
 TEXT = json.dumps(OBJ)
@@ -98,15 +100,19 @@ def test_normalise_label_refuses(text):
     assert normalise_label(text, LABELS) is None
 
 
-def test_load_schema_fallback_and_file(tmp_path, monkeypatch):
+def test_load_schema_from_task_json_then_schema_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_HOME", str(tmp_path))
-    schema = load_schema("support")
-    assert schema["fields"] == ["order_id", "product", "issue_type", "requested_action", "sentiment"]
-    (tmp_path / "data" / "support").mkdir(parents=True)
-    (tmp_path / "data" / "support" / "schema.json").write_text(
-        json.dumps({"fields": ["a", "b"], "labels": {"b": ["x", "y"]}}), encoding="utf-8")
-    schema = load_schema("support")
+    with pytest.raises(SettingsError, match="task folder .* not found"):
+        load_schema("mine")
+    folder = tmp_path / "data" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "task.json").write_text(json.dumps({"view": "classification", "labels": ["ham", "spam"]}), encoding="utf-8")
+    schema = load_schema("mine")
+    assert schema["classification_labels"] == ["ham", "spam"] and schema["fields"] == [] and schema["task"] == "mine"
+    (folder / "schema.json").write_text(json.dumps({"fields": ["a", "b"], "labels": {"b": ["x", "y"]}}), encoding="utf-8")
+    schema = load_schema("mine")
     assert schema["fields"] == ["a", "b"] and schema["labels"] == {"b": ["x", "y"]}
+    assert schema["classification_labels"] == ["ham", "spam"]
 
 
 # --------------------------------------------------------------------------- the one normaliser

@@ -13,9 +13,6 @@ from conftest import support_rows
 from helpers.core.errors import SettingsError
 from helpers.core.paths import data_dir
 from helpers.prompting.prompts import (
-    BARE_INSTRUCTIONS,
-    DETAILED_INSTRUCTIONS,
-    FINETUNE_INSTRUCTIONS,
     PromptConfig,
     assert_disjoint,
     build_conversations,
@@ -27,7 +24,14 @@ from helpers.prompting.prompts import (
     select_examples,
     training_messages,
 )
+from helpers.data.task_spec import load_task
 from helpers.data.tasks import TASK_VIEWS, load_schema
+
+# The bundled task's wording, from data/support/task.json (the prompts live with the task).
+_SUPPORT = load_task("support")
+BARE_INSTRUCTIONS = {v: _SUPPORT.prompts[v]["bare"] for v in TASK_VIEWS}
+DETAILED_INSTRUCTIONS = {v: _SUPPORT.prompts[v]["detailed"] for v in TASK_VIEWS}
+FINETUNE_INSTRUCTIONS = {v: _SUPPORT.prompts[v]["finetune"] for v in TASK_VIEWS}
 
 BUNDLED = all((data_dir() / "support" / f"{s}.jsonl").exists() for s in ("train", "eval", "golden"))
 
@@ -198,7 +202,7 @@ def test_build_messages_structure():
 
 
 def test_build_messages_zero_shot_without_spec():
-    msgs = build_messages("hi", PromptConfig())
+    msgs = build_messages("hi", PromptConfig("extraction", BARE_INSTRUCTIONS["extraction"]))
     assert msgs == [{"role": "system", "content": BARE_INSTRUCTIONS["extraction"]}, {"role": "user", "content": "hi"}]
 
 

@@ -33,6 +33,7 @@ call to :func:`new_run` (notebook 00), else a new run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -145,8 +146,33 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def new_run(profile: str, task: str = "support") -> Path:
-    """Start a run folder and make it the current one (00_setup)."""
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks: a run card's data files, a task's source (03, your_own_data)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _task_record(task: str | Path | None) -> dict[str, str]:
+    """``run.json``'s task keys: the task's name and its folder (the task in force if None) (00_setup)."""
+    from helpers.data.task_spec import task_dir, task_name  # core imports no data module at import time
+
+    return {"task": task_name(task), "task_dir": str(task_dir(task))}
+
+
+def run_data_task(run: str | Path) -> str | None:
+    """The task folder a run was made for (``run.json``'s ``task_dir``, else its ``task``), None if unknown (04, 06)."""
+    info = Path(run) / "run.json"
+    if not info.exists():
+        return None
+    record = read_json(info)
+    return record.get("task_dir") or record.get("task") or None
+
+
+def new_run(profile: str, task: str | Path | None = None) -> Path:
+    """Start a run folder for ``task`` (the task in force if None) and make it the current one (00_setup)."""
     run_id = make_run_id(profile)
     path = runs_dir() / run_id
     n = 1
@@ -155,14 +181,14 @@ def new_run(profile: str, task: str = "support") -> Path:
         path = runs_dir() / f"{run_id}-{n}"
     path.mkdir(parents=True)
     write_json(path / "run.json", {
-        "run_id": path.name, "profile": profile, "task": task,
+        "run_id": path.name, "profile": profile, **_task_record(task),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
     })
     write_text(runs_dir() / CURRENT_FILE, path.name + "\n")
     return path
 
 
-def current_run(profile: str, task: str = "support") -> Path:
+def current_run(profile: str, task: str | Path | None = None) -> Path:
     """The run folder notebooks write into: ``COURSE_RUN_ID``, else ``runs/CURRENT``, else new (01-05)."""
     env = os.environ.get(RUN_ENV, "").strip()
     if env:
@@ -172,7 +198,7 @@ def current_run(profile: str, task: str = "support") -> Path:
         if not (path / "run.json").exists():
             path.mkdir(parents=True, exist_ok=True)
             write_json(path / "run.json", {
-                "run_id": env, "profile": profile, "task": task,
+                "run_id": env, "profile": profile, **_task_record(task),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": library_versions(),
             })
         return path
@@ -189,7 +215,7 @@ def stage_done(run: Path, stage: str) -> bool:
     return (Path(run) / stage / "metrics.json").exists()
 
 
-def start_course_run(profile: str, task: str = "support") -> Path:
+def start_course_run(profile: str, task: str | Path | None = None) -> Path:
     """Notebook 00's run: the one ``make course`` set in ``COURSE_RUN_ID``, else a new one (00_setup)."""
     if os.environ.get(RUN_ENV, "").strip():
         return current_run(profile, task)

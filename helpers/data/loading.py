@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from helpers.core.errors import DataError  # noqa: F401 - raised here, defined with the others
-from helpers.core.paths import data_dir
+from helpers.data.task_spec import task_dir
 
 SPLITS = ("train", "eval", "golden", "production_sample", "raw_train", "noisy_train")
 ROLES = ("system", "user", "assistant")
-DEFAULT_TASK = "support"
 ROW_COLUMNS = ("input", "output")  # the text and the answer of a row
 MAX_LINE_CHARS = 2_000_000  # a longer line is no training example; reported, never parsed
 MAX_FILE_BYTES = 2_000_000_000  # refuse (rather than hang on) anything larger, gzip included
@@ -381,16 +380,19 @@ def load_rows(path: str | Path, task: str | None = None, require_output: bool = 
     return result
 
 
-def split_path(split: str, task: str = DEFAULT_TASK) -> Path:
-    """The bundled file for one split, e.g. ``data/support/train.jsonl`` (01_data_quality)."""
+def split_path(split: str, task: str | Path | None = None) -> Path:
+    """The file of one split of a task folder, e.g. ``data/support/train.jsonl``; the task in force if None (03_qlora_training)."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
-    return data_dir() / task / f"{split}.jsonl"
+    return task_dir(task) / f"{split}.jsonl"
 
 
-def load_split(split: str, task: str = DEFAULT_TASK, limit: int | None = None) -> list[dict[str, Any]]:
-    """The rows of a bundled split; any bad line is an error here, since bundled data is clean (02, 03)."""
-    result = load_rows(split_path(split, task), task=task)
+def load_split(split: str, task: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a task's split; any bad line is an error here, since split files are clean (02, 03)."""
+    path = split_path(split, task)
+    if not path.exists():
+        raise DataError(f"{path} does not exist: this task has no {split!r} split (task init writes train, eval, golden)")
+    result = load_rows(path)
     if result.issues and split not in ("raw_train", "noisy_train"):
         raise DataError(f"{result.warnings()[0]} (bundled data should load cleanly)")
     rows = result.rows

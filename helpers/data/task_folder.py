@@ -19,7 +19,6 @@ already holds files.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -30,26 +29,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.errors import USER_ERRORS, DataError, SettingsError
-from helpers.core.runs import write_json, write_jsonl
+from helpers.core.runs import file_sha256, write_json, write_jsonl
 from helpers.data.loading import load_rows
+from helpers.data.task_spec import TASK_FILE, default_prompt
 from helpers.data.tasks import PRIMARY_METRIC, check_view
 from helpers.data.text import normalise_text, parse_json_output
 
-TASK_FILE = "task.json"
 TASK_SPLITS = ("golden", "eval", "train")  # the order rows are drawn in: golden first
 MAX_LABELS = 50  # more distinct answers than this is not a label set
 MAX_LABEL_CHARS = 60  # nor is an answer this long
 MIN_PER_LABEL = 3  # one example each for train, eval and golden
-
-
-def default_instructions(view: str, labels: Sequence[str] = (), fields: Sequence[str] = ()) -> str:
-    """The prompt's instructions a new task starts with; edit them in ``task.json`` (your_own_data)."""
-    if view == "classification":
-        return f"Classify the message. Answer with exactly one label from: {', '.join(labels)}."
-    if view == "extraction":
-        return (f"Extract these fields from the message as one JSON object: {', '.join(fields)}. "
-                f"Use null for a field the message does not give.")
-    return "Summarise the message in one sentence."
 
 
 def _view_facts(view: str, rows: list[dict[str, Any]], path: Path) -> dict[str, Any]:
@@ -135,14 +124,6 @@ def _check_sizes(path: Path, n_groups: int, golden: int, eval_n: int) -> None:
             f"{max(train, 0)} for training: lower --golden / --eval (train keeps at least 10 and half of golden)")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def init_task(
     source: str | Path, out_dir: str | Path, view: str, input_column: str = "input", output_column: str = "output",
     golden: int | None = None, eval_n: int | None = None, seed: int = 0, name: str | None = None,
@@ -186,9 +167,9 @@ def init_task(
                 raise DataError(f"{source}:{r['line']}: the same input would be in {seen[normalise_text(r['input'])]} "
                                 f"and {split}; nothing was written")
     spec = {"name": name or out.name, "view": view, **facts,
-            "instructions": default_instructions(view, facts.get("labels", ()), facts.get("fields", ())),
+            "instructions": default_prompt(view, "detailed", facts.get("labels", ()), facts.get("fields", ())),
             "primary_metric": PRIMARY_METRIC[view],
-            "source": {"file": str(source), "sha256": _sha256(source), "rows": len(rows),
+            "source": {"file": str(source), "sha256": file_sha256(source), "rows": len(rows),
                        "columns": [input_column, output_column], "seed": seed},
             "splits": {s: len(splits[s]) for s in ("train", "eval", "golden")}}
     _write_folder(out, splits, spec)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from helpers.core.errors import DataError, SettingsError
-from helpers.data.text import load_schema, parse_json_output
+from helpers.data.task_spec import load_schema
+from helpers.data.text import parse_json_output
 
 #: Every task view, in the order the command line lists them.
 TASK_VIEWS = ("classification", "extraction", "summarisation")

@@ -33,15 +33,6 @@ _PUNCT = re.compile(r"[^\w\s]|_")  # every punctuation mark or symbol, and "_"
 _EDGE_QUOTES = "\"'`"
 _END_PUNCT = ".,;:!"
 
-# Used when data/<task>/schema.json is missing: the bundled support task's fields and labels.
-DEFAULT_SCHEMA: dict[str, Any] = {
-    "task": "support",
-    "fields": ["order_id", "product", "issue_type", "requested_action", "sentiment"],
-    "labels": {},
-    "categories": [],
-}
-
-
 def normalise_text(text: Any, keep_inner_punctuation: bool = False) -> str:
     """Text made comparable: case folded, whitespace collapsed, punctuation ignored (01_data_quality).
 
@@ -203,27 +194,3 @@ def normalise_label(text: str, labels: list[str]) -> str | None:
     if len(inside) == 1:
         return normed[inside[0]]
     return None
-
-
-def load_schema(task: str = "support") -> dict:
-    """The task's fields and label sets from ``data/<task>/schema.json``, else a built-in default (02, 04).
-
-    Always returns a dict with at least ``fields`` (list of extraction field names); other
-    keys (label sets, categories) are passed through from the file when it exists.
-    """
-    path: Path = data_dir() / task / "schema.json"
-    schema: dict[str, Any] = dict(DEFAULT_SCHEMA)
-    schema["task"] = task
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            loaded = None
-        if isinstance(loaded, dict):
-            schema.update(loaded)
-            fields = loaded.get("fields")
-            if isinstance(fields, dict):  # {"field": {...}} style
-                schema["fields"] = list(fields)
-            elif isinstance(fields, list):
-                schema["fields"] = [f["name"] if isinstance(f, dict) else str(f) for f in fields]
-    return schema

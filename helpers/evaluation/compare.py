@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import SettingsError
-from helpers.core.runs import read_json, read_jsonl
+from helpers.core.runs import read_json, read_jsonl, run_data_task
+from helpers.data.task_spec import load_task
 from helpers.evaluation.metrics import (
     aggregate,
     bootstrap_from_stats,
@@ -179,7 +180,8 @@ def drift_table(run_dir: str | Path, metrics: list[str] | None = None) -> Any:
 
     Production rows are a labelled sample of what the deployed model will see (new product
     lines, other wording); a drop from eval to production is what drift costs. ``metrics``
-    defaults to the primary metric and the per-field / per-label ones.
+    defaults to the primary metric and the per-field / per-label ones. Empty when the run's task
+    ships no ``production_sample`` (a learner's own task often has none).
     """
     import pandas as pd
 
@@ -188,6 +190,8 @@ def drift_table(run_dir: str | Path, metrics: list[str] | None = None) -> Any:
         m = load_stage(run_dir, stage)
         prod = m.get("production_sample")
         if not isinstance(prod, dict):
+            if not load_task(run_data_task(run_dir)).has("production_sample"):
+                break  # nothing to compare with: the table stays empty
             raise SettingsError(
                 f"{stage} was not scored on production_sample: run {STAGE_NOTEBOOK[stage]} again (it scores it now)"
             )

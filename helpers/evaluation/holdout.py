@@ -9,6 +9,7 @@ learner who passes golden rows by mistake gets one sentence instead of a quietly
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
@@ -16,7 +17,7 @@ from helpers.data.loading import load_split
 from helpers.data.text import normalise_text
 
 
-def golden_keys(task: str = "support") -> tuple[set[str], set[str]]:
+def golden_keys(task: str | Path | None = None) -> tuple[set[str], set[str]]:
     """The golden split's ids and normalised inputs (the keys of notebook 01's leak check) (02)."""
     try:
         rows = load_split("golden", task)
@@ -25,7 +26,7 @@ def golden_keys(task: str = "support") -> tuple[set[str], set[str]]:
     return {str(r.get("id")) for r in rows}, {normalise_text(str(r.get("input", ""))) for r in rows}
 
 
-def refuse_golden(rows: Sequence[dict[str, Any]], purpose: str, task: str = "support") -> None:
+def refuse_golden(rows: Sequence[dict[str, Any]], purpose: str, task: str | Path | None = None) -> None:
     """Raise when any of ``rows`` is a golden row (by id or by normalised input) (02_prompting_baseline).
 
     ``purpose`` names what was being chosen, e.g. "comparing prompts"; the message says to use

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import SettingsError
-from helpers.core.runs import append_jsonl, read_json, read_jsonl
+from helpers.core.runs import append_jsonl, read_jsonl, run_data_task
 from helpers.data.loading import load_split
 from helpers.evaluation.compare import load_predictions, run_task
 from helpers.evaluation.metrics import per_example
@@ -29,10 +29,7 @@ def _inputs(run_dir: Path, split: str, rows: list[dict[str, Any]]) -> dict[str, 
     if len(found) == len(rows):
         return found
     try:
-        task = "support"
-        if (run_dir / "run.json").exists():
-            task = read_json(run_dir / "run.json").get("task") or task
-        for row in load_split(split, task=task):
+        for row in load_split(split, task=run_data_task(run_dir)):
             found.setdefault(str(row["id"]), row["input"])
     except Exception:  # noqa: BLE001 - inputs are a convenience; missing data must not stop the review
         pass

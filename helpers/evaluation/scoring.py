@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from helpers.core.config import Profile
 from helpers.core.runs import write_json, write_jsonl
 from helpers.data.loading import load_split
+from helpers.data.task_spec import load_task
 from helpers.data.tasks import as_view
 from helpers.evaluation.holdout import refuse_golden
 from helpers.evaluation.metrics import per_example, primary_metric, score
@@ -25,17 +26,30 @@ SPLIT_LIMITS = {"eval": "eval_rows", "golden": "golden_rows", "production_sample
 STAGE_SPLITS = ("eval", "golden", "production_sample")
 
 
-def stage_splits(task: str = "support") -> tuple[str, ...]:
+def stage_splits(task: str | Path | None = None) -> tuple[str, ...]:
     """The splits a stage is scored on: eval, golden, and production_sample when the task has it (02, 03)."""
     from helpers.data.loading import split_path
 
     return tuple(s for s in STAGE_SPLITS if s != "production_sample" or split_path(s, task).exists())
 
 
-def scored_rows(profile: Profile, split: str, view: str = "extraction", task: str = "support") -> list[dict[str, Any]]:
-    """The rows of ``split`` that this profile scores (all of them, or the first N) (02)."""
+def scored_rows(profile: Profile, split: str, view: str | None = None,
+                task: str | Path | None = None) -> list[dict[str, Any]]:
+    """The rows of ``split`` that this profile scores (all of them, or the first N), as ``view`` (the task's if None) (02)."""
     limit = getattr(profile, SPLIT_LIMITS[split]) if split in SPLIT_LIMITS else None
-    return as_view(load_split(split, task, limit=limit), view)
+    return as_view(load_split(split, task, limit=limit), view or load_task(task).view)
+
+
+LABEL_MAX_NEW_TOKENS = 24  # a label (task init refuses answers over 60 characters) needs no more
+
+
+def answer_tokens(profile: Profile, view: str) -> int:
+    """New tokens an answer may take: the profile's ``max_new_tokens``, at most 24 for a label (02, 03, 06).
+
+    Sizes, not logic: a classification answer is one label, so a model that rambles past it is
+    cut where no label can still be coming, instead of generating the profile's full budget.
+    """
+    return min(profile.max_new_tokens, LABEL_MAX_NEW_TOKENS) if view == "classification" else profile.max_new_tokens
 
 
 def cost_per_1k(latency_s: float, price_per_hour_usd: float) -> float:
@@ -64,7 +78,7 @@ def predict(
     """Answers for ``rows`` with one prompt configuration, batched (02_prompting_baseline)."""
     conversations = build_conversations(rows, config, pool)
     return generate(
-        model, tokenizer, conversations, max_new_tokens=profile.max_new_tokens,
+        model, tokenizer, conversations, max_new_tokens=answer_tokens(profile, config.view),
         batch_size=profile.gen_batch_size,
     )
 

@@ -63,6 +63,7 @@ class Export:
 
     def __init__(self, run: str | Path, profile: Any = None, ignore_gate: bool = False) -> None:
         from helpers.core.config import load_profile
+        from helpers.core.runs import run_data_task
         from helpers.evaluation.compare import load_stage
         from helpers.evaluation.gate import check_gate
         from helpers.evaluation.scoring import scored_rows
@@ -91,11 +92,10 @@ class Export:
         self.primary = stage.get("primary_metric")
         prompt_file = self.run / "adapter" / "prompt.json"
         self.prompt = (PromptConfig(**json.loads(prompt_file.read_text(encoding="utf-8")))
-                       if prompt_file.exists() else finetune_config(self.view))
-        info = self.run / "run.json"  # the data task (a folder under data/), as notebook 00 recorded it
-        task = (json.loads(info.read_text(encoding="utf-8")).get("task") if info.exists() else None) or "support"
+                       if prompt_file.exists() else finetune_config(self.view, run_data_task(self.run)))
+        task = run_data_task(self.run)  # the task folder the run was made for
         self.rows = scored_rows(self.profile, "golden", self.view, task)
-        self.conversations = build_conversations(self.rows, self.prompt)
+        self.conversations = build_conversations(self.rows, self.prompt, task=task)
         self.final = self.run / "export"
         self.folder = self.run / f"export.partial-{os.getpid()}"
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -107,9 +107,10 @@ class Export:
 
     # --- scoring --------------------------------------------------------------------------
     def _generate(self, model: Any, tokenizer: Any) -> Any:
+        from helpers.evaluation.scoring import answer_tokens
         from helpers.prompting.generation import generate
 
-        return generate(model, tokenizer, self.conversations, max_new_tokens=self.profile.max_new_tokens,
+        return generate(model, tokenizer, self.conversations, max_new_tokens=answer_tokens(self.profile, self.view),
                         batch_size=self.profile.gen_batch_size, progress=False)
 
     def _score(self, name: str, gen: Any) -> dict[str, Any]:
@@ -217,6 +218,7 @@ class Export:
             with self.server(port) as own:
                 return self.serve(server=own)
         from helpers.evaluation.scoring import evaluate_stage
+        from helpers.evaluation.scoring import answer_tokens
         from helpers.export.serve import server_predict
         from helpers.prompting.prompts import build_conversations
 
@@ -224,7 +226,7 @@ class Export:
         record = evaluate_stage(
             None, None, self.profile, self.folder / "server", self.prompt, splits=("golden",),
             predict_fn=lambda rows: server_predict(server, build_conversations(rows, self.prompt),
-                                                   self.profile.max_new_tokens))
+                                                   answer_tokens(self.profile, self.view)))
         startup = server.startup_s
         gen = self.texts["server"] = self._server_result()
         self.report["server"] = {"metric": round(float(record["golden"][self.primary]), 4),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.config import Profile
-from helpers.evaluation.scoring import evaluate_stage
+from helpers.evaluation.scoring import answer_tokens, evaluate_stage
 from helpers.prompting.generation import GenerationResult
 from helpers.prompting.prompts import PromptConfig, build_conversations
 
@@ -117,7 +117,7 @@ def run_api_baselines(profile: Profile, run: Path, config: PromptConfig, pool: S
             continue
 
         def predict_fn(rows: Sequence[dict[str, Any]], provider: Provider = provider) -> GenerationResult:
-            return api_predict(provider, build_conversations(rows, config, pool), profile.max_new_tokens)
+            return api_predict(provider, build_conversations(rows, config, pool), answer_tokens(profile, config.view))
 
         try:
             record = evaluate_stage(None, None, profile, Path(run) / f"api-{provider.name}", config, pool,

@@ -13,50 +13,24 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
-from helpers.core.paths import data_dir
 from helpers.data.quality.embeddings import embed_cached
+from helpers.data.task_spec import load_task, task_dir
 from helpers.data.tasks import check_view, load_schema
 from helpers.data.text import normalise_text
 
 Messages = list[dict[str, str]]
 
-BARE_INSTRUCTIONS = {
-    "extraction": "Extract the key facts from this customer message as JSON.",
-    "classification": "What is this customer message about? Answer with one category.",
-    "summarisation": "Summarise this customer message.",
-}
+# The wording of each prompt comes from the task folder (task.json's "prompts", else its
+# "instructions", else a generic default): helpers.data.task_spec.TaskSpec.prompt.
 
-# Rung 2: what each field is, in a few words. It agrees with data/GUIDELINES.md but leaves its
-# rules out; rung 4 adds them (guideline_rules), so the ladder shows what the rules are worth.
-DETAILED_INSTRUCTIONS = {
-    "extraction": (
-        "You read messages sent to the support team of an online store and extract facts as JSON.\n"
-        "Fields:\n"
-        "- order_id: the order number (like ORD-12345) the customer's current message is about; null if none.\n"
-        "- product: the catalogue product the message is about; null if no product is named.\n"
-        "- issue_type: the main problem.\n"
-        "- requested_action: what the customer asks the store to do; null if they ask nothing.\n"
-        "- sentiment: positive, neutral or negative.\n"
-        "Answer with the JSON object only."
-    ),
-    "classification": (
-        "You route messages sent to the support team of an online store. Pick the one category "
-        "that matches the main problem. Answer with the category only."
-    ),
-    "summarisation": (
-        "You summarise messages sent to the support team of an online store in ONE plain sentence "
-        "of at most 35 words: who, what went wrong, what they want. No greeting, no quotes."
-    ),
-}
 
-FINETUNE_INSTRUCTIONS = {
-    "extraction": "Extract order_id, product, issue_type, requested_action and sentiment as JSON.",
-    "classification": "Classify the support message.",
-    "summarisation": "Summarise the support message in one sentence.",
-}
+def task_prompt(kind: str, view: str | None = None, task: str | Path | None = None) -> str:
+    """The task's wording for one prompt kind: ``bare`` (rung 1), ``detailed`` (rungs 2-5), ``finetune`` (02, 03)."""
+    return load_task(task).prompt(kind, view)
 
 
 @dataclass
@@ -64,7 +38,7 @@ class PromptConfig:
     """Everything that defines a prompt; saved with the baseline (02_prompting_baseline)."""
 
     view: str = "extraction"
-    instructions: str = BARE_INSTRUCTIONS["extraction"]
+    instructions: str = ""
     format_spec: bool = False
     k: int = 0
     selection: str = "random"  # "random" or "similar"
@@ -78,14 +52,23 @@ class PromptConfig:
 RULES_FILE = "prompt_rules.md"  # data/<task>/prompt_rules.md: one "## <view>" section per view
 
 
-def guideline_rules(view: str = "extraction", task: str = "support") -> str:
+def has_guideline_rules(view: str, task: str | Path | None = None) -> bool:
+    """True when the task folder has a ``## <view>`` section in ``prompt_rules.md`` (02)."""
+    try:
+        guideline_rules(view, task)
+    except SettingsError:
+        return False
+    return True
+
+
+def guideline_rules(view: str = "extraction", task: str | Path | None = None) -> str:
     """The annotation guideline condensed for a prompt: the ``## <view>`` section of ``data/<task>/prompt_rules.md`` (02).
 
     The adapter learns the guideline from the labels; a fair baseline is *told* it. Raises one
     sentence naming the file when the task has no rules for ``view``.
     """
     check_view(view)
-    path = data_dir() / task / RULES_FILE
+    path = task_dir(task) / RULES_FILE
     sections: dict[str, list[str]] = {}
     current: str | None = None
     if path.exists():
@@ -101,29 +84,35 @@ def guideline_rules(view: str = "extraction", task: str = "support") -> str:
     return text
 
 
-def prompt_ladder(view: str = "extraction", k: int = 3, task: str = "support") -> dict[str, PromptConfig]:
+def prompt_ladder(view: str | None = None, k: int = 3, task: str | Path | None = None) -> dict[str, PromptConfig]:
     """The step-by-step improvements notebook 02 walks through, from bare to rules + k-shot (02).
 
     Each rung adds one thing: instructions, the answer format, the guideline's rules
-    (:func:`guideline_rules`), then ``k`` similar training examples. Pick the best on eval only.
+    (:func:`guideline_rules`; only where the task folder has them), then ``k`` similar training
+    examples. ``view`` defaults to the task's. Pick the best on eval only.
     """
-    check_view(view)
-    rules = guideline_rules(view, task)
-    return {
-        "1 bare zero-shot": PromptConfig(view, BARE_INSTRUCTIONS[view]),
-        "2 + instructions": PromptConfig(view, DETAILED_INSTRUCTIONS[view]),
-        "3 + format spec": PromptConfig(view, DETAILED_INSTRUCTIONS[view], format_spec=True),
-        "4 + guideline rules": PromptConfig(view, rules, format_spec=True),
-        f"5 + {k} similar examples": PromptConfig(view, rules, format_spec=True, k=k, selection="similar"),
+    view = check_view(view or load_task(task).view)
+    detailed = task_prompt("detailed", view, task)
+    ladder = {
+        "1 bare zero-shot": PromptConfig(view, task_prompt("bare", view, task)),
+        "2 + instructions": PromptConfig(view, detailed),
+        "3 + format spec": PromptConfig(view, detailed, format_spec=True),
     }
+    if has_guideline_rules(view, task):
+        detailed = guideline_rules(view, task)
+        ladder["4 + guideline rules"] = PromptConfig(view, detailed, format_spec=True)
+    ladder[f"{len(ladder) + 1} + {k} similar examples"] = PromptConfig(view, detailed, format_spec=True, k=k,
+                                                                       selection="similar")
+    return ladder
 
 
-def finetune_config(view: str = "extraction") -> PromptConfig:
-    """The short prompt the adapter is trained and evaluated with (03_qlora_training)."""
-    return PromptConfig(check_view(view), FINETUNE_INSTRUCTIONS[view])
+def finetune_config(view: str | None = None, task: str | Path | None = None) -> PromptConfig:
+    """The short prompt the adapter is trained and evaluated with; ``view`` defaults to the task's (03)."""
+    view = check_view(view or load_task(task).view)
+    return PromptConfig(view, task_prompt("finetune", view, task))
 
 
-def format_spec(view: str, task: str = "support") -> str:
+def format_spec(view: str, task: str | Path | None = None) -> str:
     """The answer format written out: JSON keys and allowed labels (02_prompting_baseline)."""
     schema = load_schema(task)
     labels = schema.get("labels", {})
@@ -137,8 +126,7 @@ def format_spec(view: str, task: str = "support") -> str:
             parts.append(f'  "{f}": {kind}')
         return "Answer format (one line, keys in this order):\n{\n" + ",\n".join(parts) + "\n}"
     if view == "classification":
-        cats = schema.get("classification_labels") or labels.get("issue_type", [])
-        return "Allowed categories: " + ", ".join(cats)
+        return "Allowed categories: " + ", ".join(schema.get("classification_labels", []))
     return "Format: one sentence, at most 35 words, ending with a full stop."
 
 
@@ -195,7 +183,7 @@ def build_messages(
     text: str,
     config: PromptConfig,
     examples: Sequence[dict[str, Any]] = (),
-    task: str = "support",
+    task: str | Path | None = None,
 ) -> Messages:
     """One conversation: system instructions (+ format spec), examples as turns, the question (03_qlora_training)."""
     system = config.instructions
@@ -213,10 +201,11 @@ def build_conversations(
     rows: Sequence[dict[str, Any]],
     config: PromptConfig,
     pool: Sequence[dict[str, Any]] = (),
+    task: str | Path | None = None,
 ) -> list[Messages]:
     """Conversations for many rows, with few-shot examples drawn from ``pool`` (02)."""
     shots = select_examples(rows, pool, config.k, config.selection, config.seed)
-    return [build_messages(r["input"], config, ex) for r, ex in zip(rows, shots)]
+    return [build_messages(r["input"], config, ex, task) for r, ex in zip(rows, shots)]
 
 
 def training_messages(row: dict[str, Any], config: PromptConfig) -> Messages:

@@ -17,7 +17,6 @@ card holds the settings, data hashes, versions, hardware, time, memory and losse
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from helpers.core.errors import SettingsError
-from helpers.core.runs import library_versions, write_json
+from helpers.core.runs import file_sha256, library_versions, write_json
 from helpers.training.settings import TrainSettings
 from helpers.training.trainer import TrainResult
 
@@ -115,15 +114,6 @@ def load_adapter(base_model: Any, adapter_dir: Path) -> Any:
     if not (adapter_dir / "adapter_model.safetensors").exists():
         raise SettingsError(f"no adapter in {adapter_dir}: run notebooks/03_qlora_training.ipynb first")
     return PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=False)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a data file, for the run card (03_qlora_training)."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def final_losses(history: Sequence[dict[str, Any]]) -> dict[str, float | None]:

@@ -1,0 +1,118 @@
+"""Label noise planted on purpose: notebook 05's noisy arm for a task that ships no noisy file.
+
+Introduced in ``05_clean_vs_noisy.ipynb``. The bundled task ships ``noisy_train.jsonl`` (its
+noise and rates are in ``noisy_stats.json``); a learner's own task does not. :func:`add_label_noise`
+corrupts a *copy* of the clean rows at a stated rate, so the two arms see the same inputs and
+differ only in answers: the comparison measures what label noise costs on *your* task.
+
+Two kinds, as annotation goes wrong in practice:
+
+* ``random`` - a careless annotator: a chosen row gets another label (classification), one
+  field takes another row's value (extraction), or another row's summary (summarisation);
+* ``systematic`` - one annotator's habit: the most common label is written as the second most
+  common, a field is left null whenever it is set, or summaries are cut to their first half.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from typing import Any, Sequence
+
+from helpers.core.errors import SettingsError
+from helpers.data.tasks import check_view
+from helpers.data.text import parse_json_output
+
+NOISE_KINDS = ("random", "systematic")
+
+
+def _corrupt_json(output: str, rng: random.Random, pool: Sequence[str], systematic_field: str | None) -> str | None:
+    obj = parse_json_output(output, strict=True)
+    if not isinstance(obj, dict) or not obj:
+        return None
+    if systematic_field is not None:
+        if obj.get(systematic_field) is None:
+            return None
+        obj[systematic_field] = None
+        return json.dumps(obj, ensure_ascii=False)
+    field = rng.choice(sorted(obj))
+    values = [v for v in (parse_json_output(p, strict=True) or {} for p in pool)
+              if isinstance(v, dict) and v.get(field) != obj[field] and field in v]
+    if not values:
+        return None
+    obj[field] = rng.choice(values)[field]
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def add_label_noise(
+    rows: Sequence[dict[str, Any]], view: str, rate: float = 0.3, kind: str = "random", seed: int = 0,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Copies of ``rows`` with about ``rate`` of their answers corrupted, and what was done (05).
+
+    Returns ``(noisy_rows, stats)``; ``stats`` holds the kind, the rate asked for, the rows
+    changed and their ids. The input rows are never modified.
+    """
+    check_view(view)
+    if kind not in NOISE_KINDS:
+        raise SettingsError(f"unknown noise kind {kind!r}: use one of {', '.join(NOISE_KINDS)}")
+    if not 0 <= rate <= 1:
+        raise SettingsError(f"noise rate {rate} is outside 0-1: use e.g. 0.3 for 30% of the rows")
+    rng = random.Random(seed)
+    out = [dict(r) for r in rows]
+    outputs = [str(r["output"]) for r in out]
+    changed: list[str] = []
+    target = round(rate * len(out))
+    order = list(range(len(out)))
+    rng.shuffle(order)
+    common = [lab for lab, _ in Counter(o.strip() for o in outputs).most_common(2)]
+    field = None
+    if view == "extraction" and kind == "systematic":
+        filled = Counter(k for o in outputs for k, v in (parse_json_output(o, strict=True) or {}).items() if v is not None)
+        field = filled.most_common(1)[0][0] if filled else None
+    for i in order:
+        if len(changed) >= target:
+            break
+        old = outputs[i]
+        new: str | None
+        if view == "classification":
+            if kind == "systematic":
+                new = common[1] if len(common) == 2 and old.strip() == common[0] else None
+            else:
+                others = sorted({o.strip() for o in outputs} - {old.strip()})
+                new = rng.choice(others) if others else None
+        elif view == "extraction":
+            new = _corrupt_json(old, rng, outputs, field if kind == "systematic" else None)
+        elif kind == "systematic":
+            words = old.split()
+            new = " ".join(words[: max(1, len(words) // 2)]) if len(words) > 1 else None
+        else:
+            others = [o for o in outputs if o != old]
+            new = rng.choice(others) if others else None
+        if new is not None and new != old:
+            out[i]["output"] = new
+            changed.append(str(out[i].get("id")))
+    stats = {"kind": kind, "rate_asked": rate, "rows": len(out), "changed": len(changed),
+             "rate": round(len(changed) / max(len(out), 1), 4), "seed": seed, "changed_ids": changed}
+    return out, stats
+
+
+def noisy_arm_rows(
+    clean: Sequence[dict[str, Any]], noisy_limit: int | None, task: Any = None,
+    rate: float = 0.3, kind: str = "random", seed: int = 0,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Notebook 05's noisy arm: the task's ``noisy_train`` split if it ships one, else ``clean`` with planted noise (05).
+
+    Returns ``(rows, stats)``: the bundled file's ``noisy_stats.json``, or :func:`add_label_noise`'s
+    stats (without the changed ids).
+    """
+    from helpers.data.loading import load_split
+    from helpers.data.task_spec import load_task
+
+    spec = load_task(task)
+    if spec.has("noisy_train"):
+        stats_file = spec.folder / "noisy_stats.json"
+        stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else {}
+        return load_split("noisy_train", spec.folder, limit=noisy_limit), stats
+    rows, stats = add_label_noise(clean, spec.view, rate=rate, kind=kind, seed=seed)
+    return rows, {k: v for k, v in stats.items() if k != "changed_ids"}
