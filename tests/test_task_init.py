@@ -62,6 +62,9 @@ def test_classification_split_is_stratified_disjoint_and_seeded(tmp_path):
     golden = Counter(r["output"] for r in splits["golden"])
     assert golden["ham"] > golden["spam"] > golden["promo"] >= 1  # in proportion to the file
     assert 12 <= len(splits["golden"]) <= 14  # 12 groups; a repeated message brings its twin
+    # rows are mixed, not gathered label by label: a profile reading a split's first rows gets both labels
+    assert {r["output"] for r in splits["train"][:20]} >= {"ham", "spam"}
+    assert len({r["output"] for r in splits["eval"][:6]}) >= 2 and len({r["output"] for r in splits["golden"][:6]}) >= 2
     for i in range(3):  # each repeat sits with its original
         dup = next(s for s, p in splits.items() if any(r["id"] == f"dup{i}" for r in p))
         assert any(r["id"] == rows[i * 37][0] for r in splits[dup])

@@ -75,7 +75,8 @@ def split_groups(rows: list[dict[str, Any]], view: str, golden: int, eval_n: int
     """Rows split into golden, eval and train by groups of equal normalised input (your_own_data).
 
     Seeded; for classification each label's groups are shared out in proportion (largest
-    remainder), at least one group of every label to each split. Counts are in groups, which
+    remainder), at least one group of every label to each split. Each split's rows are then
+    shuffled (seeded), so a profile that reads the first N rows of a split gets the label mix too. Counts are in groups, which
     are single rows unless the file repeats a message.
     """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -99,6 +100,9 @@ def split_groups(rows: list[dict[str, Any]], view: str, golden: int, eval_n: int
             out[split] += [r for k in remaining[s][:n] for r in groups[k]]
             remaining[s] = remaining[s][n:]
     out["train"] = [r for s in strata for k in remaining[s] for r in groups[k]]
+    order = random.Random(seed + 1)
+    for part in out.values():  # rows were gathered label by label: mix them, or the first N rows are one label
+        order.shuffle(part)
     return out
 
 
