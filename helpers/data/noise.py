@@ -21,13 +21,15 @@ from collections import Counter
 from typing import Any, Sequence
 
 from helpers.core.errors import SettingsError
+from helpers.data.loading import load_split
+from helpers.data.task_spec import load_task
 from helpers.data.tasks import check_view
 from helpers.data.text import parse_json_output
 
 NOISE_KINDS = ("random", "systematic")
 
 
-def _corrupt_json(output: str, rng: random.Random, pool: Sequence[str], systematic_field: str | None) -> str | None:
+def _corrupt_json(output: str, rng: random.Random, pool: Sequence[dict[str, Any]], systematic_field: str | None) -> str | None:
     obj = parse_json_output(output, strict=True)
     if not isinstance(obj, dict) or not obj:
         return None
@@ -37,8 +39,7 @@ def _corrupt_json(output: str, rng: random.Random, pool: Sequence[str], systemat
         obj[systematic_field] = None
         return json.dumps(obj, ensure_ascii=False)
     field = rng.choice(sorted(obj))
-    values = [v for v in (parse_json_output(p, strict=True) or {} for p in pool)
-              if isinstance(v, dict) and v.get(field) != obj[field] and field in v]
+    values = [v for v in pool if field in v and v[field] != obj[field]]
     if not values:
         return None
     obj[field] = rng.choice(values)[field]
@@ -67,8 +68,11 @@ def add_label_noise(
     rng.shuffle(order)
     common = [lab for lab, _ in Counter(o.strip() for o in outputs).most_common(2)]
     field = None
+    parsed: list[dict[str, Any]] = []  # every answer parsed once, not once per corrupted row
+    if view == "extraction":
+        parsed = [p for p in (parse_json_output(o, strict=True) for o in outputs) if isinstance(p, dict)]
     if view == "extraction" and kind == "systematic":
-        filled = Counter(k for o in outputs for k, v in (parse_json_output(o, strict=True) or {}).items() if v is not None)
+        filled = Counter(k for p in parsed for k, v in p.items() if v is not None)
         field = filled.most_common(1)[0][0] if filled else None
     for i in order:
         if len(changed) >= target:
@@ -82,7 +86,7 @@ def add_label_noise(
                 others = sorted({o.strip() for o in outputs} - {old.strip()})
                 new = rng.choice(others) if others else None
         elif view == "extraction":
-            new = _corrupt_json(old, rng, outputs, field if kind == "systematic" else None)
+            new = _corrupt_json(old, rng, parsed, field if kind == "systematic" else None)
         elif kind == "systematic":
             words = old.split()
             new = " ".join(words[: max(1, len(words) // 2)]) if len(words) > 1 else None
@@ -106,9 +110,6 @@ def noisy_arm_rows(
     Returns ``(rows, stats)``: the bundled file's ``noisy_stats.json``, or :func:`add_label_noise`'s
     stats (without the changed ids).
     """
-    from helpers.data.loading import load_split
-    from helpers.data.task_spec import load_task
-
     spec = load_task(task)
     if spec.has("noisy_train"):
         stats_file = spec.folder / "noisy_stats.json"

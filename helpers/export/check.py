@@ -91,9 +91,9 @@ class Export:
         self.view = stage.get("view", "extraction")
         self.primary = stage.get("primary_metric")
         prompt_file = self.run / "adapter" / "prompt.json"
-        self.prompt = (PromptConfig(**json.loads(prompt_file.read_text(encoding="utf-8")))
-                       if prompt_file.exists() else finetune_config(self.view, run_data_task(self.run)))
         task = run_data_task(self.run)  # the task folder the run was made for
+        self.prompt = (PromptConfig(**json.loads(prompt_file.read_text(encoding="utf-8")))
+                       if prompt_file.exists() else finetune_config(self.view, task))
         self.rows = scored_rows(self.profile, "golden", self.view, task)
         self.conversations = build_conversations(self.rows, self.prompt, task=task)
         self.final = self.run / "export"
