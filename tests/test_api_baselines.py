@@ -15,7 +15,10 @@ from helpers.evaluation import scoring
 from helpers.prompting.hosted import PROVIDERS, ApiError, call, prices, run_api_baselines
 from helpers.core.config import get_profile
 from helpers.core.paths import data_dir
-from helpers.prompting.prompts import DETAILED_INSTRUCTIONS, PromptConfig
+from helpers.data.task_spec import load_task
+from helpers.prompting.prompts import PromptConfig
+
+DETAILED_INSTRUCTIONS = {"extraction": load_task("support").prompts["extraction"]["detailed"]}  # the bundled task's wording
 from helpers.core.runs import read_json, read_jsonl, stage_done
 
 OPENAI_KEY = "sk-test-FAKE-openai-0123456789abcdefXYZ"
