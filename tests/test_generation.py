@@ -127,3 +127,37 @@ def test_generation_result_speed_figures():
     empty = GenerationResult(texts=[], new_tokens=[], seconds=0.0)
     assert empty.tokens_per_s == 0.0 and empty.latency_s_per_request == 0.0
     assert GenerationResult(texts=[], new_tokens=[], seconds=3.0).latency_s_per_request == 3.0
+
+
+def test_shared_prefix_length_leaves_each_prompt_a_token_of_its_own():
+    from helpers.prompting.generation import shared_prefix_length
+
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # identical prompts: the last token stays
+    assert shared_prefix_length([[7, 1], [8, 1]]) == 0
+    assert shared_prefix_length([[5, 6, 7]]) == 2
+    assert shared_prefix_length([]) == 0
+
+
+@pytest.mark.slow
+def test_prefix_cache_gives_the_answers_of_the_plain_path():
+    """A long shared system prompt goes through the model once; every row's answer is unchanged.
+
+    The real SmolLM2 (a random tiny model answers the same whatever the question once the prompt
+    is long, so equality would prove nothing) on notebook 02's rules prompt, cut to ~200 tokens.
+    """
+    from helpers.core.config import get_profile
+    from helpers.core.models import load_causal_lm, load_tokenizer
+    from helpers.prompting.generation import MIN_PREFIX_TOKENS, shared_prefix_length
+    from helpers.prompting.prompts import guideline_rules
+
+    profile = get_profile("ci")
+    model, tok = load_causal_lm(profile), load_tokenizer(profile.model)
+    rules = guideline_rules("extraction", "support")[:900]
+    convs = [[{"role": "system", "content": rules}, {"role": "user", "content": q}] for q in QUESTIONS]
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tok, convs)]
+    assert shared_prefix_length(ids) >= MIN_PREFIX_TOKENS  # the cached path really runs
+    cached = generate(model, tok, convs, max_new_tokens=12, batch_size=3, progress=False)
+    plain = generate(model, tok, convs, max_new_tokens=12, batch_size=3, progress=False, prefix_cache=False)
+    assert cached.texts == plain.texts and cached.new_tokens == plain.new_tokens
+    assert len(set(cached.texts)) >= 3  # answers depend on the question, so equality means something
