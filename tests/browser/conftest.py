@@ -29,6 +29,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from own_task import build_csv_task
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("COURSE_BROWSER_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
@@ -78,6 +80,9 @@ class Lab:
     token: str
     root: Path
     runs: Path
+    task_dir: Path  # the task every notebook runs on (tests/own_task.py builds it from a CSV)
+    task_spec: dict[str, Any]
+    task_hashes: dict[str, str]  # of the CSV and the task folder before the run: they must not change
     log: Path
     proc: subprocess.Popen
 
@@ -114,7 +119,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("COURSE_RUN_ID", "JUPYTER_TOKEN")}
-    env.update(COURSE_PROFILE="ci", COURSE_RUNS=str(runs), COURSE_HOME=str(ROOT),
+    task_dir, task_spec, task_hashes = build_csv_task(base)  # every notebook runs on a learner's CSV task
+    env.update(COURSE_PROFILE="ci", COURSE_RUNS=str(runs), COURSE_HOME=str(ROOT), COURSE_TASK=str(task_dir),
                JUPYTER_CONFIG_DIR=str(base / "jupyter-config"), JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
                IPYTHONDIR=str(base / "ipython"), PYTHONUNBUFFERED="1")
     port, token = _free_port(), secrets.token_hex(16)
@@ -129,7 +135,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         cmd.append("--allow-root")  # CI containers run as root
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, runs=runs, log=log, proc=proc)
+    server = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, runs=runs, log=log, proc=proc,
+                 task_dir=task_dir, task_spec=task_spec, task_hashes=task_hashes)
     try:
         deadline = time.monotonic() + 90
         while True:

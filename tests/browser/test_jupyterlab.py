@@ -1,4 +1,6 @@
-"""Every notebook in a real browser: JupyterLab + headless Chromium (Playwright), ci profile.
+"""Every notebook in a real browser: JupyterLab + headless Chromium (Playwright), ci profile,
+on a learner's own task (a CSV through ``task init``, ``tests/own_task.py``; nbval runs the
+bundled support task, so each notebook runs once on each in CI).
 
 For each notebook, in course order (02-05 use the run that 00 starts): open it in JupyterLab,
 Run > Run All Cells from the menu, wait until the kernel is idle, then assert
@@ -257,3 +259,16 @@ def test_notebook_in_jupyterlab(name: str, lab: Any, browser_context: Any, artif
     finally:
         page.close()
         lab.shutdown_kernels()
+
+
+def test_the_course_ran_on_the_learners_task(lab: Any) -> None:
+    """After every notebook: one run, on the CSV task, scored there; the learner's files unchanged."""
+    from own_task import check_run, hashes
+
+    if NOTEBOOKS != ALL_NOTEBOOKS:
+        pytest.skip("needs every notebook (BROWSER_NOTEBOOKS picks a subset)")
+    runs = [p for p in lab.runs.iterdir() if (p / "run.json").exists()]
+    course = [p for p in runs if (p / "summary.json").exists()]
+    assert len(course) == 1, f"expected one course run with a summary under {lab.runs}, got {sorted(course)}"
+    check_run(course[0], lab.task_dir, lab.task_spec)
+    assert hashes(lab.task_dir.parent / "tickets.csv", lab.task_dir) == lab.task_hashes  # only read
