@@ -1499,14 +1499,51 @@ NOISE_RATES = {"issue_type": 0.20, "requested_action": 0.12, "sentiment": 0.12, 
 LABEL_NOISE = ["issue_type", "requested_action", "sentiment", "order_id"]
 FORMAT_NOISE = ["code_fence", "key_order", "key_case", "pretty"]
 
+# Systematic noise: annotators' habits, applied by rule (no random draw) to every row without
+# random noise that the rule matches, so a model can learn them like a rule. Rows carry
+# meta.annotator, A-D in turn by batches of ANNOTATOR_BATCH rows (rows 1-50 A, 51-100 B, ...).
+ANNOTATORS = "ABCD"
+ANNOTATOR_BATCH = 50
+SYSTEMATIC: dict[str, dict[str, Any]] = {
+    "annotator_swap": {"rule": "annotator C writes every issue_type return_request as wrong_item (meta.category follows)",
+                       "field": "issue_type", "annotator": "C", "from": "return_request", "to": "wrong_item",
+                       "stated_rate": 0.017},
+    "hard_null": {"rule": "order_id is left null whenever the message writes the order number as #NNNNN "
+                          "(a hash and five digits, no ORD- prefix)",
+                  "field": "order_id", "stated_rate": 0.04},
+    "batch_format_drift": {"rule": "one export batch, rows 401-600, writes CamelCase keys (OrderId, Product, ...)",
+                           "field": None, "rows": [401, 600], "stated_rate": 0.03},
+}
+
+
+def annotator(index: int) -> str:
+    """The annotator of the 0-based row ``index`` of noisy_train: A-D in turn by batches of 50 rows."""
+    return ANNOTATORS[(index // ANNOTATOR_BATCH) % len(ANNOTATORS)]
+
+
+def systematic_kinds(index: int, row: dict[str, Any]) -> list[str]:
+    """The systematic kinds whose rule matches a row that carries no random noise."""
+    clean = json.loads(row["meta"]["clean_output"])
+    swap, drift = SYSTEMATIC["annotator_swap"], SYSTEMATIC["batch_format_drift"]
+    kinds = []
+    if annotator(index) == swap["annotator"] and clean["issue_type"] == swap["from"]:
+        kinds.append("annotator_swap")
+    if clean["order_id"] and "#" + clean["order_id"][4:] in row["input"]:
+        kinds.append("hard_null")
+    if drift["rows"][0] <= index + 1 <= drift["rows"][1]:
+        kinds.append("batch_format_drift")
+    return kinds
+
 
 def add_noise(rows: list[dict[str, Any]], rng: random.Random, ids: Ids) -> dict[str, Any]:
-    """Corrupt exactly round(rate * n) rows per noise kind; record what was done in meta."""
+    """Corrupt exactly round(rate * n) rows per random noise kind, then apply the systematic rules
+    to the rows left untouched; record what was done in meta."""
     n = len(rows)
     counts: dict[str, int] = {}
-    for row in rows:
+    for i, row in enumerate(rows):
         row["meta"]["clean_output"] = row["output"]
         row["meta"]["noise"] = []
+        row["meta"]["annotator"] = annotator(i)
     for kind in LABEL_NOISE:
         k = round(NOISE_RATES[kind] * n)
         counts[kind] = k
@@ -1535,13 +1572,41 @@ def add_noise(rows: list[dict[str, Any]], rng: random.Random, ids: Ids) -> dict[
         pos += k
     any_label = sum(1 for r in rows if any(x in LABEL_NOISE for x in r["meta"]["noise"]))
     any_fmt = sum(1 for r in rows if any(x in FORMAT_NOISE for x in r["meta"]["noise"]))
+
+    systematic = {kind: 0 for kind in SYSTEMATIC}
+    for i, row in enumerate(rows):
+        if row["meta"]["noise"]:
+            continue  # systematic noise only where no random noise was planted
+        kinds = systematic_kinds(i, row)
+        if not kinds:
+            continue
+        out = json.loads(row["output"])
+        if "annotator_swap" in kinds:
+            out["issue_type"] = SYSTEMATIC["annotator_swap"]["to"]
+            row["meta"]["category"] = out["issue_type"]
+        if "hard_null" in kinds:
+            out["order_id"] = None
+        row["output"] = bad_format(out, "key_case", rng) if "batch_format_drift" in kinds else dump_output(out)
+        row["meta"]["noise"] = kinds
+        for kind in kinds:
+            systematic[kind] += 1
     return {"n_rows": n, "seed": SEED, "stated_rates": NOISE_RATES, "planted_counts": counts,
             "rows_with_label_noise": any_label, "rows_with_format_noise": any_fmt,
+            "systematic": {kind: {"rule": spec["rule"], "field": spec["field"], "stated_rate": spec["stated_rate"],
+                                  "planted_count": systematic[kind],
+                                  **{k: v for k, v in spec.items() if k not in ("rule", "field", "stated_rate")}}
+                           for kind, spec in SYSTEMATIC.items()},
+            "annotators": (f"meta.annotator: {', '.join(ANNOTATORS)} in turn by batches of {ANNOTATOR_BATCH} rows "
+                           f"(rows 1-{ANNOTATOR_BATCH} {ANNOTATORS[0]}, {ANNOTATOR_BATCH + 1}-{2 * ANNOTATOR_BATCH} "
+                           f"{ANNOTATORS[1]}, ...)"),
+            "rows_with_systematic_noise": sum(1 for r in rows if set(r["meta"]["noise"]) & set(SYSTEMATIC)),
             "rows_clean": sum(1 for r in rows if not r["meta"]["noise"]),
-            "notes": ("Each label-noise kind replaces that field with a different valid value in exactly "
-                      "round(rate * n_rows) rows, drawn independently per kind (a row can carry several). "
-                      "Format kinds are disjoint: each affected row gets one. meta.noise lists what was "
-                      "done to a row and meta.clean_output keeps the correct answer.")}
+            "notes": ("Random noise: each label-noise kind replaces that field with a different valid value in "
+                      "exactly round(rate * n_rows) rows, drawn independently per kind (a row can carry several); "
+                      "format kinds are disjoint: each affected row gets one. Systematic noise: each rule in "
+                      "'systematic' is applied to every row without random noise that it matches (a row can "
+                      "match several), so its count is what the rule hits and its rate is approximate. "
+                      "meta.noise lists what was done to a row and meta.clean_output keeps the correct answer.")}
 
 
 # ---------------------------------------------------------------------------------------------
