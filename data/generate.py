@@ -341,7 +341,8 @@ ASKS: dict[str, dict[str, list[str]]] = {
                          "Please put the money back on my [account|card|original card][| straight away| this week]."],
                "chat": ["refund pls", "i want my money back", "can i get a refund", "just refund me",
                         "money back please"]},
-    "replacement": {"email": ["Could you send [a replacement|me a replacement|a new one][|, please]?", "Please send me a new one[|, then| as soon as you can].",
+    "replacement": {"email": ["Could you send [a replacement|me a replacement|a new one][|, please]?",
+                              "Please send me a new one[|, then| as soon as you can].",
                               "Can you replace it?", "I'd like a replacement, please.",
                               "Could you [send another one out|post another one][| to me]?", "A replacement would be [great|ideal]."],
                     "chat": ["can u send another one", "need a replacement", "send a new one pls",
@@ -383,7 +384,8 @@ INFO_ASKS: dict[str, dict[str, list[tuple[str, str]]]] = {
                                  ("Can you [send|email] me a return label[|, please]?", "asks for a return label"),
                                  ("What's your return process?", "asks about the return process"),
                                  ("Is it still within the return [window|period]?", "asks whether it is still returnable")],
-                       "chat": [("how do i return it", "asks how to return it"), ("[can i get|pls send] a return label", "asks for a return label")]},
+                       "chat": [("how do i return it", "asks how to return it"),
+                                ("[can i get|pls send] a return label", "asks for a return label")]},
     "billing_problem": {"email": [("Can you explain this charge[| to me]?", "asks for an explanation of the charge"),
                                   ("Could you send me an invoice[| for it]?", "asks for an invoice"),
                                   ("What happened here?", "asks what happened"),
@@ -434,7 +436,8 @@ SECONDARY: dict[str, list[tuple[str, str, str]]] = {
                         "a possible return of another item")],
     "order_change": [(SIDE + ", I've moved, so please update my address for [future orders|next time|anything I order later].",
                       "[also|btw] pls update my address for [next time|future orders]", "an address change for future orders")],
-    "account_access": [(SIDE + ", your [website|app] keeps logging me out.", "[also|btw] ur [site|app|website] keeps logging me out", "a login problem"),
+    "account_access": [(SIDE + ", your [website|app] keeps logging me out.",
+                        "[also|btw] ur [site|app|website] keeps logging me out", "a login problem"),
                        (SIDE + ", I had to reset my password [twice|three times] [to log in|this week].",
                         "[btw|also] had to reset my password [twice|3 times]", "a login problem")],
     "product_question": [("Unrelated, but does {oitem} come in other [colours|sizes]?",
@@ -445,31 +448,44 @@ SECONDARY: dict[str, list[tuple[str, str, str]]] = {
 # Background details: add length and realism, never change a label, never name a product, an order
 # or a cue of another label. Coherent by construction: a message draws one customer history (new,
 # returning or unsaid) and at most one note about the device it is written on.
-DETAILS_TIMING = ["I [ordered|bought] {it} as a [birthday|wedding|leaving|housewarming] [present|gift] for my [sister|brother|mum|dad|best friend|colleague].",
+DETAILS_TIMING = ["I [ordered|bought] {it} as a [birthday|wedding|leaving|housewarming] [present|gift] for my "
+                  "[sister|brother|mum|dad|best friend|colleague].",
                   "This was meant to be a [gift|present], so the timing [matters|is important|is a bit tight].",
                   "I need {it} for a [trip|holiday|camping trip|family visit] [next weekend|at the end of the month|next week].",
-                  "I'm away from the [20th|15th|end of the month|start of next month], so [sooner is better|the sooner the better|I'd like it before then]."]
+                  "I'm away from the [20th|15th|end of the month|start of next month], "
+                  "so [sooner is better|the sooner the better|I'd like it before then]."]
 DETAILS_PAID = ["I [paid|chose|went] [for standard|extra for express|for next-day|for tracked] delivery[| at checkout| on this one]."]
 DETAILS_AT_HOME = ["I live in a flat, so parcels usually go to the [concierge|reception desk|porter].",
                    "I [work from home|am at home most days], so [someone is always in|there's usually someone in]."]
 AT_HOME_THAT_DAY = "I [work from home|was in all day|was at home that day], so [I'd have heard the door|I'd have seen a courier]."
 DETAILS_ORDER = ["My [partner|husband|wife|flatmate|mum|dad] placed the order [on my account|for me|using my account].",
-                 "I [placed|made] the order [on the app|on your website|from my laptop|late one evening|on my phone|at work|over the weekend].",
-                 "I paid [by debit card|by credit card|with PayPal|with a gift card|with my usual card|using a voucher][| at checkout| as usual]."]
+                 "I [placed|made] the order [on the app|on your website|from my laptop|late one evening|on my phone|"
+                 "at work|over the weekend].",
+                 "I paid [by debit card|by credit card|with PayPal|with a gift card|with my usual card|using a voucher]"
+                 "[| at checkout| as usual]."]
 DETAILS_HISTORY = {
-    "returning": ["I've [ordered|bought] from you [a few|several|lots of|plenty of] times [before|over the years][| and this hasn't happened before].",
+    "returning": ["I've [ordered|bought] from you [a few|several|lots of|plenty of] times [before|over the years]"
+                  "[| and this hasn't happened before].",
                   "[This isn't|It's not] my first order from you[| by any means]."],
     "new": ["This was my [first|very first] order [from you|with you|on your site].",
             "I only [signed up|made an account] [last week|recently|this month][| to place this order]."],
 }
-DEVICE_NOTES = ["[I'm writing|I'm typing this|This is] from my phone, so [sorry for|excuse|please excuse|apologies for] any [mistakes|typos|odd spelling].",
+DEVICE_NOTES = ["[I'm writing|I'm typing this|This is] from my phone, so [sorry for|excuse|please excuse|apologies for] "
+                "any [mistakes|typos|odd spelling].",
                 "[Sorry for|Excuse|Apologies for] any typos, I'm [on my phone|typing on my phone|writing this on the train|on a tiny screen].",
                 "I'm writing from my [partner's|sister's|work|friend's] laptop[| today|, in case the address looks odd]."]
-DETAILS_GENERAL = ["[I checked|I've looked through|I read through] your [help pages|FAQ|help centre] [but couldn't find an answer|and couldn't see anything about this|but they didn't cover this].",
-                   "[I [did try|tried] the [live chat|chat on your website] first, but [it kept timing out|nobody answered|it kept disconnecting|the wait was over an hour|I gave up after a while].|I tried [calling|ringing|phoning] first, but [nobody picked up|the wait was over an hour|I gave up after a while|the line was busy].]",
-                   "I'd [rather|prefer to] [sort this out|deal with this|handle this] [by email|in writing|over email] [if that's OK|than on the phone|if possible].",
-                   "I'm [around|at home|reachable here] [most of this week|all week|until Friday] if you need [anything else|more details] from me.",
-                   "[I can send|I'm happy to send|I can forward] [screenshots|more details|anything else you need] if [that helps|it's useful|you need it]."]
+DETAILS_GENERAL = ["[I checked|I've looked through|I read through] your [help pages|FAQ|help centre] [but couldn't "
+                   "find an answer|and couldn't see anything about this|but they didn't cover this].",
+                   "[I [did try|tried] the [live chat|chat on your website] first, but [it kept timing out|nobody "
+                   "answered|it kept disconnecting|the wait was over an hour|I gave up after a while].|I tried "
+                   "[calling|ringing|phoning] first, but [nobody picked up|the wait was over an hour|I gave up after a "
+                   "while|the line was busy].]",
+                   "I'd [rather|prefer to] [sort this out|deal with this|handle this] [by email|in writing|over email] "
+                   "[if that's OK|than on the phone|if possible].",
+                   "I'm [around|at home|reachable here] [most of this week|all week|until Friday] if you need "
+                   "[anything else|more details] from me.",
+                   "[I can send|I'm happy to send|I can forward] [screenshots|more details|anything else you need] if "
+                   "[that helps|it's useful|you need it]."]
 DETAILS: dict[str, list[str]] = {
     "delivery_delay": ["I've been [in|at home] [all week|most of the week|every day] [waiting for it|so I wouldn't miss it].",
                        "The confirmation email [promised|said] delivery within [two|three|five] [days|working days]."],
@@ -496,7 +512,9 @@ DETAILS_SCEN: dict[str, list[str]] = {
              "[Nobody|No courier] has [tried to deliver it|knocked|left a card] as far as I can tell."],
     "stuck": ["The courier's [website|app|tracking page] just says '[in transit|on its way|at the depot]'.",
               "[It's|It has been] at the [same|local] depot [for days|since the weekend|all week]."],
-    "marked_delivered": [AT_HOME_THAT_DAY, "I've checked with [my neighbours|the neighbours|next door] and [the building's reception|the concierge|my flatmates].",
+    "marked_delivered": [AT_HOME_THAT_DAY,
+                         "I've checked with [my neighbours|the neighbours|next door] and [the building's reception|"
+                         "the concierge|my flatmates].",
                          "There's no photo [of the delivery|of the parcel] in the [app|tracking][| either].",
                          "[We have|There's] a doorbell camera and [no courier|nobody] came [that day|to the door]."],
     "arrived_broken": ["The outer box looked [fine|perfectly fine|undamaged], oddly.",
@@ -504,9 +522,11 @@ DETAILS_SCEN: dict[str, list[str]] = {
                        "The [parcel|box] was [dented|squashed|wet] when it [came|got here]."],
     "faulty": ["I've only used {it} as described in the [instructions|manual|leaflet].",
                "I've [tried {it} again|given {it} another go|checked {it} again] and [nothing changed|nothing has changed]."],
-    "wrong_product": ["The [packing slip|delivery note] [lists|shows] [the right item|what I ordered], so the [mix-up|mistake] must have happened [in the warehouse|when it was packed].",
+    "wrong_product": ["The [packing slip|delivery note] [lists|shows] [the right item|what I ordered], so the "
+                      "[mix-up|mistake] must have happened [in the warehouse|when it was packed].",
                       "I haven't [opened|used|unwrapped] the one you sent."],
-    "wrong_variant": ["The [packing slip|delivery note] [lists|shows] [the right one|what I ordered], so the [mix-up|mistake] must have happened [in the warehouse|when it was packed].",
+    "wrong_variant": ["The [packing slip|delivery note] [lists|shows] [the right one|what I ordered], so the "
+                      "[mix-up|mistake] must have happened [in the warehouse|when it was packed].",
                       "I haven't used {it}[| at all] and {its} [still in the bag|back in the packaging]."],
     "missing_piece": ["Everything else in the order was [correct|fine|there].",
                       "The [packing slip|delivery note] [lists|includes] {it}, so [something went wrong at packing|the box was packed short]."],
@@ -550,7 +570,8 @@ OPENERS_HISTORY = {"returning": ["I've been a customer for [a few|several|a coup
                            "I'm a [new|first-time] customer, so [bear with me|I'm not sure how this works]."]}
 CLOSERS = ["Thanks in advance.", "Looking forward to [hearing from you|your reply|hearing back][| soon].", "Thanks.", "Thank you.",
            "Kind regards,", "Best regards,", "Cheers,", "Many thanks,", "Regards,", "Best,",
-           "Thanks for [your help|looking into this|your time].", "Speak soon,", "Hope to hear from you [soon|shortly|this week|before long][| about this].",
+           "Thanks for [your help|looking into this|your time].", "Speak soon,",
+           "Hope to hear from you [soon|shortly|this week|before long][| about this].",
            "Thanks again,", "All the best,", "I'd appreciate a [quick|prompt] reply."]
 NEG_TONE = ["This is [really|incredibly|so] frustrating.", "I'm [very|really|pretty|extremely] disappointed[| with this].",
             "Honestly, this is unacceptable.", "Not impressed[| at all].",
@@ -587,23 +608,45 @@ QUOTE_KIND = {"delivery_delay": "delivery", "damaged_item": "damage", "wrong_ite
               "billing_problem": "billing", "return_request": "return", "order_change": "order",
               "account_access": "account", "product_question": "order"}
 QUOTE_BODIES: dict[str, list[str]] = {
-    "delivery": [QUOTE_HI + "thanks for [getting in touch|your message] about order {old}. We've [asked the courier to look into it|opened an enquiry with the courier|chased this with our delivery partner] and will [update you|get back to you|be in touch] within [two|three] working days.",
-                 QUOTE_HI + "your order {old} ({oldprod}) has been dispatched and should reach you within [three to five|two to four] working days.",
-                 QUOTE_HI + "we're sorry order {old} is [taking longer than expected|running late]. [The courier says it is on its way.|It is still with the courier and should move again soon.|We'll keep an eye on it for you.]"],
-    "damage": [QUOTE_HI + "we're sorry to hear about the problem with your {oldprod} from order {old}. Could you [tell us a bit more|send us a photo|describe what happened]?",
-               QUOTE_HI + "thanks for the [photos|pictures] of your {oldprod} (order {old}). [We've arranged a replacement for you.|A replacement is on its way to you.|We've started a claim with the courier.]"],
-    "wrong": [QUOTE_HI + "thanks for getting in touch about order {old}. We've passed this on to the warehouse and will [update you|be in touch] within [two|three] working days.",
-              QUOTE_HI + "we're sorry about the mix-up with order {old}. [The correct {oldprod} is on its way.|We'll send the right one out today.|Our warehouse team is looking into it.]"],
-    "billing": [QUOTE_HI + "we have issued a refund for order {old}. It may take [a few|three to five|up to ten] [days|working days] to show on your statement.",
-                QUOTE_HI + "thanks for your message about the payment for order {old}. [Our payments team is looking into it.|We've asked our payments team to check the charge.|We'll reply as soon as we hear from the bank.]"],
-    "return": [QUOTE_HI + "thanks for sending back your {oldprod} (order {old}). [We've received it and your refund is on its way.|We'll process it as soon as it reaches our warehouse.]",
-               QUOTE_HI + "here is the return label for order {old}. [Please drop the parcel at any post office.|Please use it within the next two weeks.|You can print it or show it on your phone.]"],
-    "order": [QUOTE_HI + "thank you for your order {old}. We'll [let you know|email you|send you a message] as soon as it [ships|leaves our warehouse|is on its way].",
-              QUOTE_HI + "we've updated order {old} as [requested|you asked]. [You'll get a new confirmation [shortly|by email].|Nothing else needs to be done on your [side|part].|The changes will show in your account [shortly|within the hour].]"],
-    "account": [QUOTE_HI + "thanks for your message about order {old}. [We've sent a [password reset link|new reset link|fresh reset link] to [the address on your account|your email address].|We've unlocked your account, so you should be able to sign in [again|now].]",
-                QUOTE_HI + "you can see order {old} once you're signed in. [For security reasons we can't change account details by email.|If signing in fails again, reply to this message.]"],
+    "delivery": [QUOTE_HI + "thanks for [getting in touch|your message] about order {old}. We've [asked the courier to "
+                 "look into it|opened an enquiry with the courier|chased this with our delivery partner] and will "
+                 "[update you|get back to you|be in touch] within [two|three] working days.",
+                 QUOTE_HI + "your order {old} ({oldprod}) has been dispatched and should reach you within "
+                 "[three to five|two to four] working days.",
+                 QUOTE_HI + "we're sorry order {old} is [taking longer than expected|running late]. [The courier says "
+                 "it is on its way.|It is still with the courier and should move again soon.|We'll keep an eye on it "
+                 "for you.]"],
+    "damage": [QUOTE_HI + "we're sorry to hear about the problem with your {oldprod} from order {old}. Could you "
+               "[tell us a bit more|send us a photo|describe what happened]?",
+               QUOTE_HI + "thanks for the [photos|pictures] of your {oldprod} (order {old}). [We've arranged a "
+               "replacement for you.|A replacement is on its way to you.|We've started a claim with the courier.]"],
+    "wrong": [QUOTE_HI + "thanks for getting in touch about order {old}. We've passed this on to the warehouse and "
+              "will [update you|be in touch] within [two|three] working days.",
+              QUOTE_HI + "we're sorry about the mix-up with order {old}. [The correct {oldprod} is on its way.|We'll "
+              "send the right one out today.|Our warehouse team is looking into it.]"],
+    "billing": [QUOTE_HI + "we have issued a refund for order {old}. It may take [a few|three to five|up to ten] "
+                "[days|working days] to show on your statement.",
+                QUOTE_HI + "thanks for your message about the payment for order {old}. [Our payments team is looking "
+                "into it.|We've asked our payments team to check the charge.|We'll reply as soon as we hear from the "
+                "bank.]"],
+    "return": [QUOTE_HI + "thanks for sending back your {oldprod} (order {old}). [We've received it and your refund "
+               "is on its way.|We'll process it as soon as it reaches our warehouse.]",
+               QUOTE_HI + "here is the return label for order {old}. [Please drop the parcel at any post office.|"
+               "Please use it within the next two weeks.|You can print it or show it on your phone.]"],
+    "order": [QUOTE_HI + "thank you for your order {old}. We'll [let you know|email you|send you a message] as soon "
+              "as it [ships|leaves our warehouse|is on its way].",
+              QUOTE_HI + "we've updated order {old} as [requested|you asked]. [You'll get a new confirmation "
+              "[shortly|by email].|Nothing else needs to be done on your [side|part].|The changes will show in your "
+              "account [shortly|within the hour].]"],
+    "account": [QUOTE_HI + "thanks for your message about order {old}. [We've sent a [password reset link|new reset "
+                "link|fresh reset link] to [the address on your account|your email address].|We've unlocked your "
+                "account, so you should be able to sign in [again|now].]",
+                QUOTE_HI + "you can see order {old} once you're signed in. [For security reasons we can't change "
+                "account details by email.|If signing in fails again, reply to this message.]"],
 }
-QUOTE_REPLY_OPENERS = ["Thanks for your reply.", "[Following up on|Replying to|Coming back to] [the message|your email|your reply|your last message] below.",
+QUOTE_REPLY_OPENERS = ["Thanks for your reply.",
+                       "[Following up on|Replying to|Coming back to] [the message|your email|your reply|your last "
+                       "message] below.",
                        "Sorry, one more thing.",
                        "Thanks for [getting back to me|the update|your help], but there's [a new problem|something else now|another problem]."]
 
