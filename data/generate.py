@@ -13,6 +13,12 @@ byte-identical files. The labelling rules it implements are written down in
 
 The messages are synthetic: a fictional shop ("Larkspur Goods"), invented products and
 invented people. Clean rows contain no e-mail addresses, phone numbers or card numbers.
+
+Variety: every pool sentence may hold ``[a|b|c]`` alternatives (``vary``), so one entry yields many
+sentences, and ``most_repeated_sentence`` measures what is left of a template (the data tests
+require no sentence of six or more words in more than 5% of a file's messages). noisy_train
+carries random noise (``NOISE_RATES``) and, on the rows the random noise left alone, systematic
+noise by rule (``SYSTEMATIC``).
 """
 
 from __future__ import annotations
