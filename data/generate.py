@@ -169,7 +169,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "actions": {"track_order": 45, "cancel_order": 15, "refund": 12, "information": 6, None: 12}},
         {"key": "marked_delivered", "generic": ["my parcel", "the package", "my order"],
          "email": ["Tracking says {item} {was} delivered {when}, but nothing was left at my door.",
-                   "I got a notification that {item} {was} delivered, but {it} {isnt} here.",
+                   "I got a notification that {item} {was} delivered, but {they} {isnt} here.",
                    "{Item} show{s} as delivered, but I never received {it}.",
                    "Apparently {item} {was} handed over {when}, but there was nobody home and no card was left."],
          "chat": ["it says {item} was delivered but its not here", "app says delivered?? {item} not here",
@@ -188,7 +188,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
         {"key": "arrived_broken", "generic": ["the item", "my order", "what I ordered"],
          "email": ["{Item} arrived {damage}.", "When I opened the box, {item} {was} {damage}.",
                    "{Item} came {damage} - the box had clearly been crushed.",
-                   "{Item} {was} {damage} when {it} arrived.",
+                   "{Item} {was} {damage} when {they} arrived.",
                    "{Item} {was} damaged in the post: {damage}, and the packaging was soaked."],
          "chat": ["{item} arrived {damage}", "{item} came {damage}", "opened the box and {item} {is} {damage}",
                   "{item} arrived damaged"],
@@ -212,7 +212,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "summary": "says they received the wrong item instead of {thing}",
          "actions": {"replacement": 50, "refund": 25, "information": 12, None: 10}},
         {"key": "wrong_variant", "generic": ["the item"],
-         "email": ["I ordered {item} in {colour}, but {it} came in {colour2}.",
+         "email": ["I ordered {item} in {colour}, but {they} came in {colour2}.",
                    "{Item} came in {colour2}, not the {colour} I picked.",
                    "{Item} arrived in {size2} even though I ordered {size}.",
                    "The label on {item} says {size2}; my order confirmation says {size}."],
@@ -286,7 +286,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "summary": "says the delivery address for {thing} is wrong or out of date",
          "actions": {"update_address": 70, "information": 15, "cancel_order": 10}},
         {"key": "cancel", "generic": [],
-         "email": ["I accidentally ordered {item} twice.", "I don't need {item} any more and {it} {hasnt} shipped yet.",
+         "email": ["I accidentally ordered {item} twice.", "I don't need {item} any more and {they} {hasnt} shipped yet.",
                    "I placed the order for {item} too early and want to call it off.",
                    "I found {item} cheaper elsewhere, sorry."],
          "chat": ["ordered {item} twice by accident", "dont need {item} anymore, not shipped yet"],
@@ -495,14 +495,14 @@ DETAILS_GENERAL = ["[I checked|I've looked through|I read through] your [help pa
 DETAILS: dict[str, list[str]] = {
     "delivery_delay": ["I've been [in|at home] [all week|most of the week|every day] [waiting for it|so I wouldn't miss it].",
                        "The confirmation email [promised|said] delivery within [two|three|five] [days|working days]."],
-    "damaged_item": ["I've kept [all the packaging|the box and the packaging|everything {it} came in].",
+    "damaged_item": ["I've kept [all the packaging|the box and the packaging|everything {they} came in].",
                      "I have [photos|pictures] of [{it}|the damage][| if you need them]."],
     "wrong_item": ["I double-checked my order confirmation before [writing|getting in touch|contacting you]."],
     "billing_problem": ["I've checked my [banking app|bank statement|card statement] [twice|again this morning|a couple of times].",
                         "I only noticed it when I looked at my statement [this morning|last night|at the weekend]."],
     "return_request": ["I [bought|ordered] {it} about [two|three|four] weeks ago.",
                        "Everything is still [unopened|in the box|in the original packaging][| with the labels on].",
-                       "I haven't used {it} [at all|more than once|since {it} arrived]."],
+                       "I haven't used {it} [at all|more than once|since {they} arrived]."],
     "order_change": ["The order confirmation says it ships on [Monday|Wednesday|Thursday|Friday].",
                      "I only placed the order [this morning|last night|an hour ago|yesterday].",
                      "The [tracking|order] page still says '[processing|being prepared]'."],
@@ -761,13 +761,14 @@ def is_plural(noun_phrase: str) -> bool:
 
 
 def agreement(plural: bool) -> dict[str, str]:
-    """Verb and pronoun forms that agree with the item mention ({is}, {was}, {it}, ...)."""
+    """Verb and pronoun forms that agree with the item mention ({is}, {was}, {it} object, {they} subject, ...)."""
     if plural:
         return {"is": "are", "was": "were", "has": "have", "does": "do", "isnt": "aren't", "wasnt": "weren't",
-                "hasnt": "haven't", "doesnt": "don't", "s": "", "it": "them", "its": "they're", "Is": "Are",
-                "Does": "Do"}
+                "hasnt": "haven't", "doesnt": "don't", "s": "", "it": "them", "they": "they", "its": "they're",
+                "Is": "Are", "Does": "Do"}
     return {"is": "is", "was": "was", "has": "has", "does": "does", "isnt": "isn't", "wasnt": "wasn't",
-            "hasnt": "hasn't", "doesnt": "doesn't", "s": "s", "it": "it", "its": "it's", "Is": "Is", "Does": "Does"}
+            "hasnt": "hasn't", "doesnt": "doesn't", "s": "s", "it": "it", "they": "it", "its": "it's", "Is": "Is",
+            "Does": "Does"}
 
 
 def luhn_digit(digits: str) -> str:
