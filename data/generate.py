@@ -13,6 +13,12 @@ byte-identical files. The labelling rules it implements are written down in
 
 The messages are synthetic: a fictional shop ("Larkspur Goods"), invented products and
 invented people. Clean rows contain no e-mail addresses, phone numbers or card numbers.
+
+Variety: every pool sentence may hold ``[a|b|c]`` alternatives (``vary``), so one entry yields many
+sentences, and ``most_repeated_sentence`` measures what is left of a template (the data tests
+require no sentence of six or more words in more than 5% of a file's messages). noisy_train
+carries random noise (``NOISE_RATES``) and, on the rows the random noise left alone, systematic
+noise by rule (``SYSTEMATIC``).
 """
 
 from __future__ import annotations
@@ -163,7 +169,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "actions": {"track_order": 45, "cancel_order": 15, "refund": 12, "information": 6, None: 12}},
         {"key": "marked_delivered", "generic": ["my parcel", "the package", "my order"],
          "email": ["Tracking says {item} {was} delivered {when}, but nothing was left at my door.",
-                   "I got a notification that {item} {was} delivered, but {it} {isnt} here.",
+                   "I got a notification that {item} {was} delivered, but {they} {isnt} here.",
                    "{Item} show{s} as delivered, but I never received {it}.",
                    "Apparently {item} {was} handed over {when}, but there was nobody home and no card was left."],
          "chat": ["it says {item} was delivered but its not here", "app says delivered?? {item} not here",
@@ -182,7 +188,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
         {"key": "arrived_broken", "generic": ["the item", "my order", "what I ordered"],
          "email": ["{Item} arrived {damage}.", "When I opened the box, {item} {was} {damage}.",
                    "{Item} came {damage} - the box had clearly been crushed.",
-                   "{Item} {was} {damage} when {it} arrived.",
+                   "{Item} {was} {damage} when {they} arrived.",
                    "{Item} {was} damaged in the post: {damage}, and the packaging was soaked."],
          "chat": ["{item} arrived {damage}", "{item} came {damage}", "opened the box and {item} {is} {damage}",
                   "{item} arrived damaged"],
@@ -206,7 +212,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "summary": "says they received the wrong item instead of {thing}",
          "actions": {"replacement": 50, "refund": 25, "information": 12, None: 10}},
         {"key": "wrong_variant", "generic": ["the item"],
-         "email": ["I ordered {item} in {colour}, but {it} came in {colour2}.",
+         "email": ["I ordered {item} in {colour}, but {they} came in {colour2}.",
                    "{Item} came in {colour2}, not the {colour} I picked.",
                    "{Item} arrived in {size2} even though I ordered {size}.",
                    "The label on {item} says {size2}; my order confirmation says {size}."],
@@ -280,7 +286,7 @@ SCENARIOS: dict[str, list[Scenario]] = {
          "summary": "says the delivery address for {thing} is wrong or out of date",
          "actions": {"update_address": 70, "information": 15, "cancel_order": 10}},
         {"key": "cancel", "generic": [],
-         "email": ["I accidentally ordered {item} twice.", "I don't need {item} any more and {it} {hasnt} shipped yet.",
+         "email": ["I accidentally ordered {item} twice.", "I don't need {item} any more and {they} {hasnt} shipped yet.",
                    "I placed the order for {item} too early and want to call it off.",
                    "I found {item} cheaper elsewhere, sorry."],
          "chat": ["ordered {item} twice by accident", "dont need {item} anymore, not shipped yet"],
@@ -289,25 +295,27 @@ SCENARIOS: dict[str, list[Scenario]] = {
     ],
     "account_access": [
         {"key": "login", "generic": [],
-         "email": ["I can't log into my account.", "My password isn't accepted any more, even after resetting it.",
-                   "Every time I try to sign in I get an 'unknown error'."],
+         "email": ["I can't log into my account[| any more| at all].",
+                   "My password isn't [accepted|working] any more, even after [resetting it|I reset it].",
+                   "Every time I try to sign in I get [an 'unknown error'|an error message|a blank page]."],
          "chat": ["cant log in", "my password doesnt work anymore", "login keeps failing"],
          "summary": "says they cannot log in to their account",
          "actions": {"unlock_account": 55, "information": 30, None: 15}},
         {"key": "reset_mail", "generic": [],
-         "email": ["The password reset email never arrives.",
-                   "I've asked for a reset link three times and nothing came through, not even in spam."],
+         "email": ["The password reset email never [arrives|comes through|turns up].",
+                   "I've asked for a reset link [three times|twice|several times] and nothing came through[|, not even in spam]."],
          "chat": ["reset email never comes", "asked for a reset link 3 times, nothing"],
          "summary": "says the password reset email never arrives",
          "actions": {"unlock_account": 55, "information": 30, None: 15}},
         {"key": "locked", "generic": [],
-         "email": ["My account got locked after too many attempts.",
-                   "It says my account is suspended and I have no idea why."],
+         "email": ["My account got locked after too many [attempts|login attempts|tries].",
+                   "It says my account is [suspended|blocked] and I have no idea why."],
          "chat": ["account locked after too many tries", "says my account is suspended??"],
          "summary": "says their account is locked",
          "actions": {"unlock_account": 60, "information": 30, None: 10}},
         {"key": "code", "generic": [],
-         "email": ["The login code never reaches my phone.", "The two-step verification code doesn't come through."],
+         "email": ["The login code never [reaches my phone|arrives|comes through].",
+                   "The [two-step|security] verification code doesn't [come through|arrive]."],
          "chat": ["login code never comes through", "not getting the verification code"],
          "summary": "says the login verification code never arrives",
          "actions": {"unlock_account": 55, "information": 35, None: 10}},
@@ -329,31 +337,35 @@ SCENARIOS: dict[str, list[Scenario]] = {
     ],
 }
 
-# Asks: one list per action (email, chat); ``information`` asks depend on the issue.
+# Asks: one list per action (email, chat); ``information`` asks depend on the issue. Every pool
+# string below may hold ``[a|b|c]`` alternatives, expanded by ``vary`` (one entry, many sentences).
 ASKS: dict[str, dict[str, list[str]]] = {
-    "refund": {"email": ["Could I get a refund, please?", "I'd like my money back.", "Please refund me.",
-                         "I want a full refund.", "Please just refund the money.", "Can you refund me for this?",
-                         "I'd rather have a refund than wait.", "I expect a refund.",
-                         "Please put the money back on my account."],
+    "refund": {"email": ["[Could|Can] I [get|have] a refund, please?", "I'd like my money back[|, please| for this].",
+                         "Please refund me[| as soon as you can].", "I want a full refund.",
+                         "Please just refund the money.", "Can you refund me for [this|it][| please]?",
+                         "I'd [rather|prefer to] have a refund than [wait|go through this again|wait any longer].", "I expect a [full |]refund.",
+                         "Please put the money back on my [account|card|original card][| straight away| this week]."],
                "chat": ["refund pls", "i want my money back", "can i get a refund", "just refund me",
                         "money back please"]},
-    "replacement": {"email": ["Could you send a replacement?", "Please send me a new one.", "Can you replace it?",
-                              "I'd like a replacement, please.", "Could you send another one out?",
-                              "A replacement would be great."],
+    "replacement": {"email": ["Could you send [a replacement|me a replacement|a new one][|, please]?",
+                              "Please send me a new one[|, then| as soon as you can].",
+                              "Can you replace it?", "I'd like a replacement, please.",
+                              "Could you [send another one out|post another one][| to me]?", "A replacement would be [great|ideal]."],
                     "chat": ["can u send another one", "need a replacement", "send a new one pls",
                              "replacement please"]},
-    "cancel_order": {"email": ["Please cancel the order.", "I'd like to cancel it.",
-                               "Can you cancel it and stop the shipment?", "Please just cancel the whole thing.",
+    "cancel_order": {"email": ["Please cancel the order.", "I'd like to cancel it[|, please].",
+                               "Can you cancel it and stop the [shipment|delivery][| please]?", "Please just cancel the whole [thing|order].",
                                "Cancel it, please."],
                      "chat": ["cancel it pls", "pls cancel the order", "can u cancel it", "just cancel it"]},
-    "track_order": {"email": ["Can you tell me where it is?", "Could you check what's happening with it?",
-                              "When will it actually arrive?", "Please let me know where my parcel is.",
-                              "Can you find out where it's stuck?", "Could you give me an update on the delivery?"],
+    "track_order": {"email": ["Can you tell me where it is[| now| at the moment]?", "Could you check what's happening with it[| please]?",
+                              "When will it actually arrive?", "Please let me know where my [parcel|order|package] is[| now].",
+                              "Can you find out where it's stuck?",
+                              "Could you give me an update on the [delivery|parcel][|, please]?"],
                     "chat": ["where is it?", "any update??", "whens it coming", "can u check where it is",
                              "eta?"]},
     "update_address": {"email": ["Please send it to my new address in {city} instead.",
                                  "Can you update the delivery address?",
-                                 "Could you change the address to my office in {city}?",
+                                 "Could you change the address to my [office|work address|parents' house] in {city}?",
                                  "Can I still change the address?"],
                        "chat": ["can u change the address", "pls ship to {city} instead",
                                 "update the address pls"]},
@@ -362,38 +374,43 @@ ASKS: dict[str, dict[str, list[str]]] = {
                        "chat": ["can u unlock it", "pls help me get back in", "reset it pls"]},
 }
 INFO_ASKS: dict[str, dict[str, list[tuple[str, str]]]] = {
-    "delivery_delay": {"email": [("What are my options?", "asks what their options are"),
-                                 ("What should I do now?", "asks what to do next"),
-                                 ("Is there anything I can do on my end?", "asks what they can do")],
+    "delivery_delay": {"email": [("What are my options[| now| at this point]?", "asks what their options are"),
+                                 ("What should I do [now|next]?", "asks what to do next"),
+                                 ("Is there anything I can do [on my end|from my side|myself]?", "asks what they can do")],
                        "chat": [("what can i do", "asks what they can do"), ("what are my options", "asks what their options are")]},
-    "damaged_item": {"email": [("What should I do?", "asks what to do next"),
-                               ("How do I make a claim?", "asks how to make a claim"),
-                               ("Do you need photos?", "asks whether photos are needed")],
+    "damaged_item": {"email": [("What should I do[| next| now]?", "asks what to do next"),
+                               ("How do I [make|start] a claim?", "asks how to make a claim"),
+                               ("Do you need [photos|pictures][| of it]?", "asks whether photos are needed")],
                      "chat": [("what do i do", "asks what to do next"), ("do u need photos", "asks whether photos are needed")]},
-    "wrong_item": {"email": [("What should I do with the wrong one?", "asks what to do with the wrong item"),
-                             ("Do I need to send it back first?", "asks whether to send it back first")],
+    "wrong_item": {"email": [("What should I do with the [wrong one|one you sent|one I got]?", "asks what to do with the wrong item"),
+                             ("[What do I do|What happens] with the [wrong one|one that came]?", "asks what to do with the wrong item"),
+                             ("Do I need to send it back first[|, or can I keep it]?", "asks whether to send it back first")],
                    "chat": [("what do i do with it", "asks what to do with the wrong item")]},
     "return_request": {"email": [("How do I return it?", "asks how to return it"),
-                                 ("Can you send me a return label?", "asks for a return label"),
+                                 ("Can you [send|email] me a return label[|, please]?", "asks for a return label"),
                                  ("What's your return process?", "asks about the return process"),
-                                 ("Is it still within the return window?", "asks whether it is still returnable")],
-                       "chat": [("how do i return it", "asks how to return it"), ("can i get a return label", "asks for a return label")]},
-    "billing_problem": {"email": [("Can you explain this charge?", "asks for an explanation of the charge"),
-                                  ("Could you send me an invoice?", "asks for an invoice"),
+                                 ("Is it still within the return [window|period]?", "asks whether it is still returnable")],
+                       "chat": [("how do i return it", "asks how to return it"),
+                                ("[can i get|pls send] a return label", "asks for a return label")]},
+    "billing_problem": {"email": [("Can you explain this charge[| to me]?", "asks for an explanation of the charge"),
+                                  ("Could you send me an invoice[| for it]?", "asks for an invoice"),
                                   ("What happened here?", "asks what happened"),
-                                  ("Can you explain what went wrong?", "asks what went wrong")],
+                                  ("Can you explain what went wrong[| here]?", "asks what went wrong")],
                         "chat": [("whats this charge", "asks for an explanation of the charge"),
                                  ("can u explain what happened", "asks what happened")]},
-    "account_access": {"email": [("What should I do?", "asks what to do"),
-                                 ("Is there another way to verify who I am?", "asks for another way to verify"),
+    "account_access": {"email": [("What should I do[| now]?", "asks what to do"),
+                                 ("Is there another way to [verify who I am|prove it's me]?", "asks for another way to verify"),
                                  ("Why is this happening?", "asks why it is happening")],
                        "chat": [("what do i do", "asks what to do"), ("why is this happening", "asks why it is happening")]},
-    "order_change": {"email": [("How long do I have to make changes?", "asks how long they have to make changes"),
+    "order_change": {"email": [("How long do I have to make [changes|changes to it]?", "asks how long they have to make changes"),
                                ("What's the cut-off for changes?", "asks about the cut-off for changes")],
                      "chat": [("how long do i have to change it", "asks how long they have to make changes")]},
 }
-NULL_STATEMENTS = {"email": ["Just wanted to let you know.", "Not sure there's anything you can do, but I wanted to flag it.",
-                             "Consider this feedback.", "Just letting you know.", "Posting this so you're aware."],
+NULL_STATEMENTS = {"email": ["Just wanted to let you know.",
+                             "Not sure there's anything you can do, but I [wanted to flag it|thought you should know].",
+                             "Consider this feedback.", "Just letting you know.", "Posting this so you're aware.",
+                             "[No need to do anything|Nothing to do on your side], I just [wanted you to know|thought I'd mention it].",
+                             "I'm [only|just] [telling you|writing] so [you know|it's on record]."],
                    "chat": ["just fyi", "just letting u know", "fyi"]}
 ACTION_SUMMARY = {"refund": "wants a refund", "replacement": "wants a replacement",
                   "cancel_order": "wants the order cancelled", "track_order": "asks where the order is",
@@ -403,55 +420,141 @@ EXCHANGE_ASKS = {"size": {"email": ["Can I swap it for {size2}?", "Could you sen
                                     "Can I exchange it for a different size?"],
                           "chat": ["can i swap it for {size2}", "can i exchange it", "need the right size instead"]},
                  "colour": {"email": ["I'd like to exchange it for the {colour2} one.", "Can I swap it for {colour2}?",
-                                      "Can I exchange it for the other colour?"],
+                                      "Can I exchange it for the other colour[| instead]?"],
                             "chat": ["can i swap it for {colour2}", "can i exchange it"]}}
 
-# Secondary remarks: a lower-priority issue mentioned on the side. {oorder}/{oitem} are a
-# different order/product and must not be extracted.
+# Secondary remarks: a lower-priority issue mentioned on the side, (e-mail, chat, summary). {oorder}/{oitem}
+# are a different order/product and must not be extracted, so each remark names itself a side remark
+# ("also", "separately", "by the way", "unrelated") and an {oorder} always follows "other/second order".
+SIDE = "[Also|Separately|By the way]"
 SECONDARY: dict[str, list[tuple[str, str, str]]] = {
-    "delivery_delay": [("On top of that, my other order {oorder} is late too.", "other order {oorder} is late too", "another late order"),
-                       ("Also, {oitem} from a separate order still hasn't turned up.", "also {oitem} from another order still not here", "another late delivery")],
-    "billing_problem": [("Also, I think I was charged for shipping even though it should have been free.", "also charged for shipping??", "an unexpected shipping charge"),
-                        ("Separately, there's a small charge on my statement I don't recognise.", "also theres a charge i dont recognise", "an unrecognised charge")],
-    "return_request": [("I'd also like to send back {oitem} at some point - how does that work?", "also want to return {oitem}", "a possible return of another item"),
-                       ("Also, can I still return {oitem}?", "can i still return {oitem} too", "a possible return of another item")],
-    "order_change": [("Also, I've moved, so please update my address for future orders.", "also pls update my address for next time", "an address change for future orders")],
-    "account_access": [("Also, your website keeps logging me out.", "also ur site keeps logging me out", "a login problem"),
-                       ("By the way, I had to reset my password twice to log in.", "btw had to reset my password twice", "a login problem")],
-    "product_question": [("Unrelated, but does {oitem} come in other colours?", "unrelated but does {oitem} come in other colours", "a question about another product"),
-                         ("Also, is {oitem} back in stock yet?", "also is {oitem} back in stock", "a question about another product")],
+    "delivery_delay": [(SIDE + ", my [other|second] order {oorder} is [late too|running late as well|not here either].",
+                        "[also|btw] my other order {oorder} is late too", "another late order"),
+                       (SIDE + ", {oitem} from a [separate|different] order still hasn't turned up.",
+                        "[also|btw] {oitem} from another order [still hasnt turned up|hasnt come yet]", "another late delivery")],
+    "billing_problem": [(SIDE + ", I think I was charged for [shipping|delivery] even though it [should have been|was meant to be] free.",
+                         "also charged for shipping??", "an unexpected shipping charge"),
+                        (SIDE + ", there's a [small|separate] charge on my [statement|card] I don't recognise.",
+                         "[also|btw] theres a [charge|payment] i dont recognise[| on my card]", "an unrecognised charge")],
+    "return_request": [("I'd also like to send back {oitem} at some point - how does that work?",
+                        "also can i send back {oitem}", "a possible return of another item"),
+                       (SIDE + ", can I still send back {oitem}[| too]?", "[also|btw] can i still send back {oitem} too",
+                        "a possible return of another item")],
+    "order_change": [(SIDE + ", I've moved, so please update my address for [future orders|next time|anything I order later].",
+                      "[also|btw] pls update my address for [next time|future orders]", "an address change for future orders")],
+    "account_access": [(SIDE + ", your [website|app] keeps logging me out.",
+                        "[also|btw] ur [site|app|website] keeps logging me out", "a login problem"),
+                       (SIDE + ", I had to reset my password [twice|three times] [to log in|this week].",
+                        "[btw|also] had to reset my password [twice|3 times]", "a login problem")],
+    "product_question": [("Unrelated, but does {oitem} come in other [colours|sizes]?",
+                          "unrelated but does {oitem} come in other [colours|sizes]", "a question about another product"),
+                         (SIDE + ", is {oitem} back in stock yet?", "also is {oitem} back in stock", "a question about another product")],
 }
 
-# Background details: add length and realism, never change a label.
-DETAILS_TIMING = ["I ordered it as a birthday present for my sister.", "It was meant to be a gift, so the timing matters.",
-                  "I need it for a trip next weekend.", "I'm away from the 20th, so sooner is better."]
-DETAILS_SHIPPING = ["I paid for standard delivery.", "I paid extra for express delivery.",
-                    "I live in a flat, so parcels usually go to the concierge.", "I work from home, so I'm in most days."]
-DETAILS_ORDER = ["I've ordered from you a few times before.", "This was my first order from you.",
-                 "My partner placed the order on my account."]
-DETAILS_GENERAL = ["I checked your help pages but couldn't find an answer.",
-                   "I'm writing from my phone, so sorry for any mistakes.",
-                   "I did try the live chat first, but it kept timing out."]
-DETAILS = {
-    "delivery_delay": ["I've checked with my neighbours and the building's reception.",
-                       "The courier's website just says 'in transit'.", "Nobody has tried to deliver it as far as I can tell.",
-                       "I've been in all week waiting for it.", "The confirmation email promised delivery within three days."],
-    "damaged_item": ["The outer box looked fine, oddly.", "I've kept all the packaging.",
-                     "I've only used it as described in the instructions.", "I have photos of it.",
-                     "I noticed it as soon as I unpacked it."],
-    "wrong_item": ["The packing slip lists the right item, so the mix-up must have happened in the warehouse.",
-                   "Everything else in the order was correct.", "I haven't opened the wrong item.",
-                   "I double-checked my order confirmation before writing."],
-    "billing_problem": ["I've checked my banking app twice.", "The order confirmation shows the lower amount.",
-                        "I only noticed it when I looked at my statement this morning.", "I paid by debit card."],
-    "return_request": ["It's still in the original packaging with the tags on.", "I bought it about three weeks ago.",
-                       "I haven't used it at all.", "The colour looked different on the website."],
-    "order_change": ["The order confirmation says it ships on Thursday.", "I only placed the order this morning.",
-                     "The tracking page still says 'processing'."],
-    "account_access": ["I've tried two different browsers.", "I've cleared my cookies and tried again.",
-                       "I've used the same login for years.", "The app gives the same error."],
-    "product_question": ["I'm thinking of buying it as a gift.", "I couldn't find this on the product page.",
-                         "I'd like to order before the weekend.", "The reviews don't really say."],
+# Background details: add length and realism, never change a label, never name a product, an order
+# or a cue of another label. Coherent by construction: a message draws one customer history (new,
+# returning or unsaid) and at most one note about the device it is written on.
+DETAILS_TIMING = ["I [ordered|bought] {it} as a [birthday|wedding|leaving|housewarming] [present|gift] for my "
+                  "[sister|brother|mum|dad|best friend|colleague].",
+                  "This was meant to be a [gift|present], so the timing [matters|is important|is a bit tight].",
+                  "I need {it} for a [trip|holiday|camping trip|family visit] [next weekend|at the end of the month|next week].",
+                  "I'm away from the [20th|15th|end of the month|start of next month], "
+                  "so [sooner is better|the sooner the better|I'd like it before then]."]
+DETAILS_PAID = ["I [paid|chose|went] [for standard|extra for express|for next-day|for tracked] delivery[| at checkout| on this one]."]
+DETAILS_AT_HOME = ["I live in a flat, so parcels usually go to the [concierge|reception desk|porter].",
+                   "I [work from home|am at home most days], so [someone is always in|there's usually someone in]."]
+AT_HOME_THAT_DAY = "I [work from home|was in all day|was at home that day], so [I'd have heard the door|I'd have seen a courier]."
+DETAILS_ORDER = ["My [partner|husband|wife|flatmate|mum|dad] placed the order [on my account|for me|using my account].",
+                 "I [placed|made] the order [on the app|on your website|from my laptop|late one evening|on my phone|"
+                 "at work|over the weekend].",
+                 "I paid [by debit card|by credit card|with PayPal|with a gift card|with my usual card|using a voucher]"
+                 "[| at checkout| as usual]."]
+DETAILS_HISTORY = {
+    "returning": ["I've [ordered|bought] from you [a few|several|lots of|plenty of] times [before|over the years]"
+                  "[| and this hasn't happened before].",
+                  "[This isn't|It's not] my first order from you[| by any means]."],
+    "new": ["This was my [first|very first] order [from you|with you|on your site].",
+            "I only [signed up|made an account] [last week|recently|this month][| to place this order]."],
+}
+DEVICE_NOTES = ["[I'm writing|I'm typing this|This is] from my phone, so [sorry for|excuse|please excuse|apologies for] "
+                "any [mistakes|typos|odd spelling].",
+                "[Sorry for|Excuse|Apologies for] any typos, I'm [on my phone|typing on my phone|writing this on the train|on a tiny screen].",
+                "I'm writing from my [partner's|sister's|work|friend's] laptop[| today|, in case the address looks odd]."]
+DETAILS_GENERAL = ["[I checked|I've looked through|I read through] your [help pages|FAQ|help centre] [but couldn't "
+                   "find an answer|and couldn't see anything about this|but they didn't cover this].",
+                   "[I [did try|tried] the [live chat|chat on your website] first, but [it kept timing out|nobody "
+                   "answered|it kept disconnecting|the wait was over an hour|I gave up after a while].|I tried "
+                   "[calling|ringing|phoning] first, but [nobody picked up|the wait was over an hour|I gave up after a "
+                   "while|the line was busy].]",
+                   "I'd [rather|prefer to] [sort this out|deal with this|handle this] [by email|in writing|over email] "
+                   "[if that's OK|than on the phone|if possible].",
+                   "I'm [around|at home|reachable here] [most of this week|all week|until Friday] if you need "
+                   "[anything else|more details] from me.",
+                   "[I can send|I'm happy to send|I can forward] [screenshots|more details|anything else you need] if "
+                   "[that helps|it's useful|you need it]."]
+DETAILS: dict[str, list[str]] = {
+    "delivery_delay": ["I've been [in|at home] [all week|most of the week|every day] [waiting for it|so I wouldn't miss it].",
+                       "The confirmation email [promised|said] delivery within [two|three|five] [days|working days]."],
+    "damaged_item": ["I've kept [all the packaging|the box and the packaging|everything {they} came in].",
+                     "I have [photos|pictures] of [{it}|the damage][| if you need them]."],
+    "wrong_item": ["I double-checked my order confirmation before [writing|getting in touch|contacting you]."],
+    "billing_problem": ["I've checked my [banking app|bank statement|card statement] [twice|again this morning|a couple of times].",
+                        "I only noticed it when I looked at my statement [this morning|last night|at the weekend]."],
+    "return_request": ["I [bought|ordered] {it} about [two|three|four] weeks ago.",
+                       "Everything is still [unopened|in the box|in the original packaging][| with the labels on].",
+                       "I haven't used {it} [at all|more than once|since {they} arrived]."],
+    "order_change": ["The order confirmation says it ships on [Monday|Wednesday|Thursday|Friday].",
+                     "I only placed the order [this morning|last night|an hour ago|yesterday].",
+                     "The [tracking|order] page still says '[processing|being prepared]'."],
+    "account_access": ["I've tried [two|three] different browsers[| and the app].",
+                       "I've cleared my [cookies|cache|browser history] and tried again.",
+                       "The [app|mobile app] [gives me|shows] the same [error|message].",
+                       "I [only|just] wanted to [look at my orders|update my details|see my order history]."],
+    "product_question": ["I'd like to order before [the weekend|Friday|the end of the month].",
+                         "[Any help|A quick answer] would be [appreciated|great|useful] before I [order|decide]."],
+}
+DETAILS_SCEN: dict[str, list[str]] = {
+    "late": ["The courier's [website|app|tracking page] just says '[in transit|on its way|with the courier]'.", AT_HOME_THAT_DAY,
+             "[Nobody|No courier] has [tried to deliver it|knocked|left a card] as far as I can tell."],
+    "stuck": ["The courier's [website|app|tracking page] just says '[in transit|on its way|at the depot]'.",
+              "[It's|It has been] at the [same|local] depot [for days|since the weekend|all week]."],
+    "marked_delivered": [AT_HOME_THAT_DAY,
+                         "I've checked with [my neighbours|the neighbours|next door] and [the building's reception|"
+                         "the concierge|my flatmates].",
+                         "There's no photo [of the delivery|of the parcel] in the [app|tracking][| either].",
+                         "[We have|There's] a doorbell camera and [no courier|nobody] came [that day|to the door]."],
+    "arrived_broken": ["The outer box looked [fine|perfectly fine|undamaged], oddly.",
+                       "[I noticed|I spotted] the damage as soon as I [unpacked|opened] the [box|parcel].",
+                       "The [parcel|box] was [dented|squashed|wet] when it [came|got here]."],
+    "faulty": ["I've only used {it} as described in the [instructions|manual|leaflet].",
+               "I've [tried {it} again|given {it} another go|checked {it} again] and [nothing changed|nothing has changed]."],
+    "wrong_product": ["The [packing slip|delivery note] [lists|shows] [the right item|what I ordered], so the "
+                      "[mix-up|mistake] must have happened [in the warehouse|when it was packed].",
+                      "I haven't [opened|used|unwrapped] the one you sent."],
+    "wrong_variant": ["The [packing slip|delivery note] [lists|shows] [the right one|what I ordered], so the "
+                      "[mix-up|mistake] must have happened [in the warehouse|when it was packed].",
+                      "I haven't used {it}[| at all] and {its} [still in the bag|back in the packaging]."],
+    "missing_piece": ["Everything else in the order was [correct|fine|there].",
+                      "The [packing slip|delivery note] [lists|includes] {it}, so [something went wrong at packing|the box was packed short]."],
+    "wrong_amount": ["The [order confirmation|receipt|confirmation email] [shows|says] [the lower amount|a lower total]."],
+    "promo": ["The [order confirmation|receipt|confirmation email] [shows|says] [the full price|no reduction]."],
+    "charged_twice": ["[Only one|Just one] order shows up in my account."],
+    "refund_missing": ["It's been [over a week|two weeks|ten days] since [you confirmed it|the return was received|I got the confirmation]."],
+    "changed_mind": ["The [colour|finish] looked different [on the website|in the photos|online].",
+                     "{Its} [a bit|much] [bigger|smaller|heavier] than I [expected|thought]."],
+    "own_mistake": ["[That's|It's] my [mistake|fault], not yours.",
+                    "[I should have looked|I didn't look] more carefully [before ordering|at the options]."],
+    "address": ["[I moved|We moved] [last week|at the weekend|recently] and [forgot to update|didn't update] my details."],
+    "cancel": ["[Nothing has been|The order hasn't been] [dispatched|sent out] yet as far as I can see."],
+    "reset_mail": ["I've checked my spam folder [too|as well|twice]."],
+    "code": ["My phone [number|signal] is [fine|the same as always], as far as I know."],
+    "line_question": ["I'm thinking of [buying|ordering|getting] {it} as a [gift|present|birthday present].",
+                      "I couldn't [find this|see this mentioned|find the answer] [on the product page|in the description].",
+                      "The [reviews|customer reviews|questions section] [don't really say|don't mention it]."],
+    "stock": ["I'm thinking of [buying|ordering|getting] {it} as a [gift|present|birthday present].",
+              "I couldn't [find this|see this mentioned|find the answer] [on the product page|in the description]."],
+    "shipping": ["I'm [thinking of ordering|hoping to order|planning to send] [a gift|a few things] to [family|a friend|my parents] there.",
+                 "I couldn't [find this|see this mentioned] on your delivery page."],
 }
 CHAT_DETAILS = ["on my phone sorry", "tried the help page already"]
 CHAT_DETAILS_ORDER = ["first time ordering here", "ordered from u loads before"]
@@ -459,38 +562,99 @@ CHAT_DETAILS_TIMING = ["its a gift", "need it by the weekend"]
 
 GREETINGS = ["Hi,", "Hello,", "Dear Larkspur team,", "Hi there,", "Good morning,", "To whom it may concern,",
              "Hey,", "Dear Customer Service,", "Hello Larkspur,", "Hi team,", "Good afternoon,", "Dear Sir or Madam,"]
-OPENERS = ["I hope you're well.", "I'm writing about a recent order.", "First time contacting you.",
-           "Sorry to bother you.", "Quick one, hopefully.", "I need some help with an order.",
-           "I've been a customer for a few years now.", "Apologies for the long message.",
-           "I'm writing from my partner's laptop.", "Hope this is the right place to ask."]
-CLOSERS = ["Thanks in advance.", "Looking forward to hearing from you.", "Thanks.", "Thank you.",
-           "Kind regards,", "Best regards,", "Cheers,", "Many thanks,", "Regards,", "Best,", "Thanks for your help.",
-           "Speak soon,"]
-NEG_TONE = ["This is really frustrating.", "I'm very disappointed.", "Honestly, this is unacceptable.",
-            "Not impressed.", "I'm losing patience here.", "Worst experience I've had with an online shop.",
-            "This is the second time this has happened and I'm annoyed.", "I'm really upset about this.",
-            "I normally love shopping here, but this is ridiculous.", "Absolutely fed up."]
+OPENERS = ["I hope you're [well|keeping well|having a good week].",
+           "I'm [writing|getting in touch|emailing] about [a recent order|an order I placed recently|something I bought from you].",
+           "Sorry to bother you[| with this| again| on a weekend].", "Quick one, hopefully.",
+           "I need [some help|a hand] with [an order|something I ordered|a recent purchase].",
+           "Apologies for the [long|slightly long|rather long|lengthy] message.",
+           "Hope this is the right [place|address|team] to [ask|write to].",
+           "[I'm hoping|Hopefully] you can help [me with this|me with something|with this|me out].",
+           "I've never [had to contact|needed to write to|had to email] your [support team|customer service|support people] before."]
+OPENERS_HISTORY = {"returning": ["I've been a customer for [a few|several|a couple of|many] years now.",
+                                 "I've shopped with you [for a while|for years|many times] now."],
+                   "new": ["First time contacting you[| here].",
+                           "I'm a [new|first-time] customer, so [bear with me|I'm not sure how this works]."]}
+CLOSERS = ["Thanks in advance.", "Looking forward to [hearing from you|your reply|hearing back][| soon].", "Thanks.", "Thank you.",
+           "Kind regards,", "Best regards,", "Cheers,", "Many thanks,", "Regards,", "Best,",
+           "Thanks for [your help|looking into this|your time].", "Speak soon,",
+           "Hope to hear from you [soon|shortly|this week|before long][| about this].",
+           "Thanks again,", "All the best,", "I'd appreciate a [quick|prompt] reply."]
+NEG_TONE = ["This is [really|incredibly|so] frustrating.", "I'm [very|really|pretty|extremely] disappointed[| with this].",
+            "Honestly, this is unacceptable.", "Not impressed[| at all].",
+            "I'm [losing patience|running out of patience] [here|with this].",
+            "[Worst|The worst] experience I've had with an online shop[| in years].",
+            "I'm [really|genuinely] upset about this.",
+            "Absolutely fed up.", "I [expected|honestly expected] better [from you|than this]."]
+NEG_TONE_RETURNING = ["This is the [second|third] time this has happened and I'm [annoyed|fed up|not happy].",
+                      "I [normally|usually] [love|enjoy] [shopping here|ordering from you], but this is ridiculous."]
 SARCASM = ["Great, just great.", "Wonderful. Really top-notch service.", "Thanks a lot for nothing.",
            "Fantastic job as always, guys.", "Love that for me.",
            "Amazing service, five stars (not).", "Well done, really impressive."]
-POS_TONE = ["I love your shop and this is the first time anything has gone wrong.",
-            "Your team was super helpful last time, so I'm sure you can sort this.",
-            "Really happy with everything else I've bought from you!", "You guys are great, honestly.",
-            "I've been so pleased with Larkspur so far.", "Big fan of your shop!",
-            "Loved how quickly my last order came, thank you so much!"]
+# Positive tone: any message / about a problem / from a returning customer.
+POS_TONE = ["You guys are great, honestly.", "Big fan of your shop!",
+            "I really [like|love] your [shop|products|website][|, honestly].",
+            "[Your shop|Your website] is [lovely|a joy to use|my favourite], [honestly|for what it's worth]."]
+POS_TONE_PROBLEM = ["[Everything else about|The rest of] your [shop|service] has been [lovely|brilliant|great], so I'm sure you can sort this.",
+                    "Your [products|things] are [lovely|brilliant|great], [so|and] I'm [sure|confident] you'll [sort this|put it right]."]
+POS_TONE_RETURNING = ["I've been so pleased with Larkspur so far.",
+                      "Really happy with everything else I've bought from you!",
+                      "Loved how quickly my last order came, thank you so much!"]
+POS_TONE_RETURNING_PROBLEM = ["I love your shop and this is the first time anything has gone wrong.",
+                              "Your team was super helpful last time, so I'm sure you can sort this."]
 CHAT_NEG = ["ugh", "this is ridiculous", "seriously??", "so annoyed", "not happy", "really fed up"]
 CHAT_SARC = ["great service guys", "wow amazing service", "thanks for nothing", "well done guys, really"]
-CHAT_POS = ["love your shop btw", "you guys are great :)", "thanks so much, love the stuff", "big fan btw!"]
+CHAT_POS = ["love your shop btw", "you guys are great :)", "[thanks so much|thank u|thanks a lot], love the [stuff|shop|products]", "big fan btw!"]
 CHAT_HELLO = ["hi", "hello", "hey", "hi there", "hiya", "good morning"]
 QUOTE_HEADERS = ["On {date}, {store} Support wrote:", "{agent} from {store} wrote on {date}:",
                  "-----Original message-----\nFrom: {store} Customer Care\nSent: {date}\nSubject: Re: your order"]
-QUOTE_BODIES = ["Hi {cname}, thanks for getting in touch about order {old}. We've passed this on to the warehouse and will update you within two working days.",
-                "Hello {cname}, your order {old} ({oldprod}) has been dispatched and should reach you within three to five working days.",
-                "Dear {cname}, we're sorry to hear about the problem with your {oldprod} from order {old}. Could you tell us a bit more?",
-                "Hi {cname}, we have issued a refund for order {old}. It may take a few days to show on your statement.",
-                "Hello {cname}, thank you for your order {old}. We'll let you know as soon as it ships."]
-QUOTE_REPLY_OPENERS = ["Thanks for your reply.", "Following up on the message below.", "Replying to your email below.",
-                       "Sorry, one more thing.", "Thanks for getting back to me, but there's a new problem."]
+# An earlier reply from support, quoted below the customer's message: a family per kind of issue,
+# so the thread fits the message (QUOTE_KIND). Each names an older order {old}, never the answer.
+QUOTE_HI = "[Hi|Hello|Dear] {cname}, "
+QUOTE_KIND = {"delivery_delay": "delivery", "damaged_item": "damage", "wrong_item": "wrong",
+              "billing_problem": "billing", "return_request": "return", "order_change": "order",
+              "account_access": "account", "product_question": "order"}
+QUOTE_BODIES: dict[str, list[str]] = {
+    "delivery": [QUOTE_HI + "thanks for [getting in touch|your message] about order {old}. We've [asked the courier to "
+                 "look into it|opened an enquiry with the courier|chased this with our delivery partner] and will "
+                 "[update you|get back to you|be in touch] within [two|three] working days.",
+                 QUOTE_HI + "your order {old} ({oldprod}) has been dispatched and should reach you within "
+                 "[three to five|two to four] working days.",
+                 QUOTE_HI + "we're sorry order {old} is [taking longer than expected|running late]. [The courier says "
+                 "it is on its way.|It is still with the courier and should move again soon.|We'll keep an eye on it "
+                 "for you.]"],
+    "damage": [QUOTE_HI + "we're sorry to hear about the problem with your {oldprod} from order {old}. Could you "
+               "[tell us a bit more|send us a photo|describe what happened]?",
+               QUOTE_HI + "thanks for the [photos|pictures] of your {oldprod} (order {old}). [We've arranged a "
+               "replacement for you.|A replacement is on its way to you.|We've started a claim with the courier.]"],
+    "wrong": [QUOTE_HI + "thanks for getting in touch about order {old}. We've passed this on to the warehouse and "
+              "will [update you|be in touch] within [two|three] working days.",
+              QUOTE_HI + "we're sorry about the mix-up with order {old}. [The correct {oldprod} is on its way.|We'll "
+              "send the right one out today.|Our warehouse team is looking into it.]"],
+    "billing": [QUOTE_HI + "we have issued a refund for order {old}. It may take [a few|three to five|up to ten] "
+                "[days|working days] to show on your statement.",
+                QUOTE_HI + "thanks for your message about the payment for order {old}. [Our payments team is looking "
+                "into it.|We've asked our payments team to check the charge.|We'll reply as soon as we hear from the "
+                "bank.]"],
+    "return": [QUOTE_HI + "thanks for sending back your {oldprod} (order {old}). [We've received it and your refund "
+               "is on its way.|We'll process it as soon as it reaches our warehouse.]",
+               QUOTE_HI + "here is the return label for order {old}. [Please drop the parcel at any post office.|"
+               "Please use it within the next two weeks.|You can print it or show it on your phone.]"],
+    "order": [QUOTE_HI + "thank you for your order {old}. We'll [let you know|email you|send you a message] as soon "
+              "as it [ships|leaves our warehouse|is on its way].",
+              QUOTE_HI + "we've updated order {old} as [requested|you asked]. [You'll get a new confirmation "
+              "[shortly|by email].|Nothing else needs to be done on your [side|part].|The changes will show in your "
+              "account [shortly|within the hour].]"],
+    "account": [QUOTE_HI + "thanks for your message about order {old}. [We've sent a [password reset link|new reset "
+                "link|fresh reset link] to [the address on your account|your email address].|We've unlocked your "
+                "account, so you should be able to sign in [again|now].]",
+                QUOTE_HI + "you can see order {old} once you're signed in. [For security reasons we can't change "
+                "account details by email.|If signing in fails again, reply to this message.]"],
+}
+QUOTE_REPLY_OPENERS = ["Thanks for your reply.",
+                       "[Following up on|Replying to|Coming back to] [the message|your email|your reply|your last "
+                       "message] below.",
+                       "Sorry, one more thing.",
+                       "Thanks for [getting back to me|the update|your help], but there's [a new problem|something else now|another problem]."]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,6 +680,58 @@ def cap(text: str) -> str:
 def fill(template: str, values: dict[str, str]) -> str:
     """Replace ``{name}`` placeholders; unknown names are left untouched."""
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+ALTERNATIVES = re.compile(r"\[([^\[\]]*)\]")
+
+
+def vary(template: str, rng: random.Random) -> str:
+    """Expand every ``[a|b|c]`` group of a pool string into one alternative drawn from ``rng``.
+
+    Groups may nest (the innermost is expanded first) and an alternative may be empty:
+    ``"Quick one[|, hopefully]."`` gives two sentences, ``"I [did try|tried] it"`` two more.
+    """
+    while True:
+        m = ALTERNATIVES.search(template)
+        if m is None:
+            return re.sub(r"  +", " ", template)
+        template = template[:m.start()] + rng.choice(m.group(1).split("|")) + template[m.end():]
+
+
+def pick(pool: list[str], rng: random.Random) -> str:
+    """One entry of ``pool``, its alternatives expanded."""
+    return vary(rng.choice(pool), rng)
+
+
+# A "sentence" for the template check: text between sentence ends or line breaks, lower-cased,
+# without quote markers and surrounding punctuation.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def long_sentences(text: str, min_words: int = 6) -> list[str]:
+    """The sentences of ``text`` with at least ``min_words`` words, normalised for counting."""
+    out = []
+    for part in SENTENCE_END.split(text):
+        key = " ".join(re.sub(r"^[\W_]+|[\W_]+$", "", part.lower().lstrip("> ")).split())
+        if len(key.split()) >= min_words:
+            out.append(key)
+    return out
+
+
+def most_repeated_sentence(texts: list[str], min_words: int = 6) -> tuple[str, float]:
+    """The long sentence found in the most ``texts`` and the share of texts holding it (0.0 if none).
+
+    A generator that pastes the same sentence into many rows teaches a model a template; the data
+    tests require every split's share to stay at or below 5% (``tests/test_data_files.py``).
+    """
+    counts: dict[str, int] = {}
+    for text in texts:
+        for sentence in dict.fromkeys(long_sentences(text, min_words)):
+            counts[sentence] = counts.get(sentence, 0) + 1
+    if not counts or not texts:
+        return "", 0.0
+    best = max(counts, key=lambda s: (counts[s], s))
+    return best, counts[best] / len(texts)
 
 
 def add_typos(text: str, rng: random.Random, n: int) -> str:
@@ -545,13 +761,14 @@ def is_plural(noun_phrase: str) -> bool:
 
 
 def agreement(plural: bool) -> dict[str, str]:
-    """Verb and pronoun forms that agree with the item mention ({is}, {was}, {it}, ...)."""
+    """Verb and pronoun forms that agree with the item mention ({is}, {was}, {it} object, {they} subject, ...)."""
     if plural:
         return {"is": "are", "was": "were", "has": "have", "does": "do", "isnt": "aren't", "wasnt": "weren't",
-                "hasnt": "haven't", "doesnt": "don't", "s": "", "it": "them", "its": "they're", "Is": "Are",
-                "Does": "Do"}
+                "hasnt": "haven't", "doesnt": "don't", "s": "", "it": "them", "they": "they", "its": "they're",
+                "Is": "Are", "Does": "Do"}
     return {"is": "is", "was": "was", "has": "has", "does": "does", "isnt": "isn't", "wasnt": "wasn't",
-            "hasnt": "hasn't", "doesnt": "doesn't", "s": "s", "it": "it", "its": "it's", "Is": "Is", "Does": "Does"}
+            "hasnt": "hasn't", "doesnt": "doesn't", "s": "s", "it": "it", "they": "it", "its": "it's", "Is": "Is",
+            "Does": "Does"}
 
 
 def luhn_digit(digits: str) -> str:
@@ -609,12 +826,12 @@ class Ids:
 # Profiles: how often each hard case appears in a split
 # ---------------------------------------------------------------------------------------------
 PQ_SENTIMENT = {"neutral": 60, "positive": 30, "negative": 10}
-SELF_NEG = {"email": ["Honestly, your website makes this really frustrating.",
-                     "I tried to sort this out myself online and it's been a frustrating waste of time.",
-                     "I'm annoyed that this isn't easier to do on the website."],
-            "chat": ["ur website makes this so annoying", "so frustrating that i cant do this online"]}
-PQ_NEG = ["The product page doesn't say, which is really frustrating.",
-          "I asked this in the chat last week and never got an answer, which is annoying."]
+SELF_NEG = {"email": ["Honestly, your [website|site|app] makes this [really|so|incredibly] frustrating.",
+                     "I tried to sort this out [myself|on my own] [online|on the website] and it's been a frustrating [waste of time|hour|morning].",
+                     "I'm [annoyed|really annoyed|quite annoyed] that this isn't easier to do [on the website|online|in the app]."],
+            "chat": ["ur [website|site|app] makes this so annoying", "so frustrating that i cant do this [online|on the site|myself]"]}
+PQ_NEG = ["The product page doesn't say, which is [really|quite|so] frustrating.",
+          "I asked this in the chat [last week|a few days ago|twice] and never got an answer, which is [annoying|frustrating]."]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "standard": {"chat": 0.25, "quote": 0.3, "secondary": 0.18, "tracking": 0.2, "order": 0.72,
@@ -762,7 +979,7 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
         options = scen[reg]
         if spec["line"] != "apparel":
             options = [t for t in options if "size" not in t]
-        issue_sent = rng.choice(options)
+        issue_sent = vary(rng.choice(options), rng)
     n_typos = 0
     if rng.random() < prof["typos"]:
         n_typos = rng.choice([1, 1, 2, 3]) if chat else rng.choice([1, 1, 2])
@@ -811,16 +1028,17 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
     info_summary = ""
     if action is None:
         if rng.random() < 0.6:
-            ask = rng.choice(NULL_STATEMENTS[reg])
+            ask = pick(NULL_STATEMENTS[reg], rng)
     elif action == "information":
         if issue == "product_question":
             ask = ""
         else:
             ask, info_summary = rng.choice(INFO_ASKS[issue][reg])
+            ask = vary(ask, rng)
     elif action == "replacement" and scen["key"] == "own_mistake":
-        ask = rng.choice(EXCHANGE_ASKS["size" if "size" in issue_sent else "colour"][reg])
+        ask = pick(EXCHANGE_ASKS["size" if "size" in issue_sent else "colour"][reg], rng)
     else:
-        ask = rng.choice(ASKS[action][reg])
+        ask = pick(ASKS[action][reg], rng)
 
     # secondary issue (lower priority, so it never wins)
     sec_text, sec_summary = "", ""
@@ -829,13 +1047,17 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
     if lower and rng.random() < prof["secondary"]:
         st = rng.choice(lower)
         e, c, s = rng.choice(SECONDARY[st])
-        sec_text = e if not chat else c
+        sec_text = vary(e if not chat else c, rng)
         sec_vals = {"oorder": ids.order(), "oitem": "the " + other_product(rng, spec["pname"])}
         sec_text = fill(sec_text, sec_vals)
         sec_summary = s
         tags.append("multi_issue")
         if "{oorder}" in (e + c):
             tags.append("other_order_id")
+
+    # who writes: an e-mail customer says they are new, returning or neither, and the tone,
+    # opener and details agree with it (no "first order" beside "a customer for years")
+    history = None if chat else weighted(rng, {"new": 1, "returning": 2, None: 3})
 
     # tone
     tone = ""
@@ -849,15 +1071,23 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
             tone = rng.choice(pool)
             tags.append("sarcasm")
         elif issue in ("order_change", "return_request"):
-            tone = rng.choice(SELF_NEG[reg])
+            tone = pick(SELF_NEG[reg], rng)
         elif issue == "product_question":
-            tone = PQ_NEG[0] if not chat else "really annoying that the page doesnt say"
-            tone = rng.choice(PQ_NEG) if not chat else tone
+            page = "delivery page" if scen["key"] == "shipping" else "product page"
+            tone = pick(PQ_NEG, rng).replace("product page", page) if not chat else "really annoying that the page doesnt say"
         else:
-            tone = rng.choice(NEG_TONE if not chat else CHAT_NEG)
+            tone = pick(NEG_TONE + (NEG_TONE_RETURNING if history != "new" else []), rng) if not chat else rng.choice(CHAT_NEG)
     elif sentiment == "positive":
-        tone = rng.choice(POS_TONE if not chat else CHAT_POS)
+        if chat:
+            tone = pick(CHAT_POS, rng)
+        else:
+            problem = issue != "product_question"
+            pool = POS_TONE + (POS_TONE_PROBLEM if problem else [])
+            if history == "returning":
+                pool = pool + POS_TONE_RETURNING + (POS_TONE_RETURNING_PROBLEM if problem else [])
+            tone = pick(pool, rng)
 
+    plain_issue = issue_sent  # before typos, for the coherence checks below
     issue_sent = add_typos(issue_sent, rng, n_typos)
     issue_sent = fill(issue_sent, vals)
     ask = fill(ask, vals)
@@ -873,22 +1103,39 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
     else:
         quoted = rng.random() < prof["quote"]
         name = rng.choice(FIRST_NAMES)
+        opener, opener_from = "", None
+        if quoted and rng.random() < 0.5:
+            opener = pick(QUOTE_REPLY_OPENERS, rng)
+        elif rng.random() < 0.55:
+            kinds = {"plain": OPENERS, "device": DEVICE_NOTES, "history": OPENERS_HISTORY.get(history or "", [])}
+            opener_from = weighted(rng, {k: len(v) for k, v in kinds.items() if v})
+            opener = pick(kinds[opener_from], rng)
         n_det = rng.choices([0, 1, 2, 3], weights=[5, 30, 40, 25], k=1)[0]
-        pool = DETAILS[issue] + DETAILS_GENERAL
+        pool = DETAILS[issue] + DETAILS_SCEN.get(scen["key"], []) + DETAILS_GENERAL
+        if "nobody home" in plain_issue:
+            pool = [d for d in pool if d != AT_HOME_THAT_DAY]
+        if opener_from != "device":
+            pool = pool + [rng.choice(DEVICE_NOTES)]  # at most one note about the device
         if issue in ("delivery_delay", "damaged_item", "wrong_item", "order_change"):
-            pool = pool + DETAILS_SHIPPING
+            pool = pool + DETAILS_PAID
+        if issue in ("delivery_delay", "order_change"):
+            pool = pool + DETAILS_AT_HOME
         if issue not in ("account_access", "product_question"):
             pool = pool + DETAILS_ORDER
+            if history and opener_from != "history":
+                pool = pool + [rng.choice(DETAILS_HISTORY[history])]
         if issue in ("delivery_delay", "damaged_item", "wrong_item"):
             pool = pool + DETAILS_TIMING
-        details = rng.sample(pool, n_det)
+        dvals = {**vals, "Its": cap(vals["its"])}
+        details = [fill(vary(d, rng), dvals) for d in rng.sample(pool, min(n_det, len(pool)))]
         if rng.random() < 0.5:
             context_sents = context_sents + details
         else:
             track_sent = " ".join([track_sent] + details).strip()
-        text = compose_email(rng, issue_sent, context_sents, track_sent, sec_text, tone, ask, sentiment, name, quoted)
+        text = compose_email(rng, opener, issue_sent, context_sents, track_sent, sec_text, tone, ask, sentiment,
+                             name, "sarcasm" in tags)
         if quoted:
-            text += "\n\n" + quoted_block(rng, ids, other_product(rng, spec["pname"]), name)
+            text += "\n\n" + quoted_block(rng, ids, other_product(rng, spec["pname"]), name, issue)
             tags.append("quoted_order_id")
 
     # summary
@@ -911,15 +1158,11 @@ def render(spec: dict[str, Any], rng: random.Random, prof: dict[str, Any], ids: 
             "product_line": spec["line"], "tags": tags}
 
 
-def compose_email(rng: random.Random, issue_sent: str, context: list[str], track: str, sec: str,
-                  tone: str, ask: str, sentiment: str, name: str, reply: bool = False) -> str:
+def compose_email(rng: random.Random, opener: str, issue_sent: str, context: list[str], track: str, sec: str,
+                  tone: str, ask: str, sentiment: str, name: str, sarcastic: bool = False) -> str:
     """Lay out an e-mail: greeting, opener, context, issue, extras, tone, ask, closer, name."""
-    body: list[str] = []
-    if reply and rng.random() < 0.5:
-        body.append(rng.choice(QUOTE_REPLY_OPENERS))
-    elif rng.random() < 0.55:
-        body.append(rng.choice(OPENERS))
-    if (sentiment == "negative" and tone and rng.random() < 0.15 and tone not in SARCASM
+    body: list[str] = [opener] if opener else []
+    if (sentiment == "negative" and tone and rng.random() < 0.15 and not sarcastic
             and not issue_sent.endswith("?") and not any(s in tone for s in ("website", "online"))):
         issue_sent = issue_sent.upper().rstrip(".") + "!!"
     core = context + [issue_sent]
@@ -933,8 +1176,7 @@ def compose_email(rng: random.Random, issue_sent: str, context: list[str], track
     if len(tail) == 2 and rng.random() < 0.35:
         tail.reverse()
     if ask and rng.random() < 0.12:
-        opened = bool(body) and (body[0] in OPENERS or body[0] in QUOTE_REPLY_OPENERS)
-        body = body[:1] + [ask] + body[1:] if opened else [ask] + body
+        body = body[:1] + [ask] + body[1:] if opener else [ask] + body
         tail = [t for t in tail if t != ask]
     body += tail
     para_break = rng.random() < 0.4
@@ -945,7 +1187,7 @@ def compose_email(rng: random.Random, issue_sent: str, context: list[str], track
     parts.append(text.strip())
     sign = ""
     if rng.random() < 0.8:
-        sign = rng.choice(CLOSERS)
+        sign = pick(CLOSERS, rng)
     r = rng.random()
     if r < 0.35:
         name += " " + rng.choice(SURNAMES)
@@ -993,13 +1235,15 @@ def compose_chat(rng: random.Random, issue_sent: str, order_text: str, track: st
     return text
 
 
-def quoted_block(rng: random.Random, ids: Ids, oldprod: str, cname: str) -> str:
-    """An older message from support, quoted below the reply; its order id is never the label."""
+def quoted_block(rng: random.Random, ids: Ids, oldprod: str, cname: str, issue: str) -> str:
+    """An older reply from support about the same kind of issue, quoted below the customer's message.
+
+    Its order id is another (older) order and never the label.
+    """
     agent = rng.choice(AGENTS)
     header = fill(rng.choice(QUOTE_HEADERS), {"store": STORE, "agent": agent,
                                               "date": f"{rng.randint(1, 28)} {rng.choice(MONTHS)}"})
-    body = fill(rng.choice(QUOTE_BODIES), {"cname": cname, "old": ids.order(),
-                                           "oldprod": oldprod})
+    body = fill(pick(QUOTE_BODIES[QUOTE_KIND[issue]], rng), {"cname": cname, "old": ids.order(), "oldprod": oldprod})
     sign = f"{agent}, {STORE} Customer Care"
     if header.startswith("-----"):
         return f"{header}\n\n{body}\n{sign}"
@@ -1150,7 +1394,7 @@ def long_thread(rng: random.Random, ids: Ids, prof: dict[str, Any], reg: Registr
             cust = make_spec(rng, prof)
             cust["chat"] = False
             older = render(cust, rng, prof, ids)["input"]
-            qb = quoted_block(rng, ids, other_product(rng, spec["pname"]), rng.choice(FIRST_NAMES))
+            qb = quoted_block(rng, ids, other_product(rng, spec["pname"]), rng.choice(FIRST_NAMES), cust["issue"])
             blk = f"On {rng.randint(1, 28)} {rng.choice(MONTHS)}, the customer wrote:\n" + older + "\n\n" + qb
             blocks.append("\n".join(prefix + ln for ln in blk.split("\n")))
         r["input"] = "\n\n".join(blocks)
@@ -1305,14 +1549,51 @@ NOISE_RATES = {"issue_type": 0.20, "requested_action": 0.12, "sentiment": 0.12, 
 LABEL_NOISE = ["issue_type", "requested_action", "sentiment", "order_id"]
 FORMAT_NOISE = ["code_fence", "key_order", "key_case", "pretty"]
 
+# Systematic noise: annotators' habits, applied by rule (no random draw) to every row without
+# random noise that the rule matches, so a model can learn them like a rule. Rows carry
+# meta.annotator, A-D in turn by batches of ANNOTATOR_BATCH rows (rows 1-50 A, 51-100 B, ...).
+ANNOTATORS = "ABCD"
+ANNOTATOR_BATCH = 50
+SYSTEMATIC: dict[str, dict[str, Any]] = {
+    "annotator_swap": {"rule": "annotator C writes every issue_type return_request as wrong_item (meta.category follows)",
+                       "field": "issue_type", "annotator": "C", "from": "return_request", "to": "wrong_item",
+                       "stated_rate": 0.017},
+    "hard_null": {"rule": "order_id is left null whenever the message writes the order number as #NNNNN "
+                          "(a hash and five digits, no ORD- prefix)",
+                  "field": "order_id", "stated_rate": 0.04},
+    "batch_format_drift": {"rule": "one export batch, rows 401-600, writes CamelCase keys (OrderId, Product, ...)",
+                           "field": None, "rows": [401, 600], "stated_rate": 0.03},
+}
+
+
+def annotator(index: int) -> str:
+    """The annotator of the 0-based row ``index`` of noisy_train: A-D in turn by batches of 50 rows."""
+    return ANNOTATORS[(index // ANNOTATOR_BATCH) % len(ANNOTATORS)]
+
+
+def systematic_kinds(index: int, row: dict[str, Any]) -> list[str]:
+    """The systematic kinds whose rule matches a row that carries no random noise."""
+    clean = json.loads(row["meta"]["clean_output"])
+    swap, drift = SYSTEMATIC["annotator_swap"], SYSTEMATIC["batch_format_drift"]
+    kinds = []
+    if annotator(index) == swap["annotator"] and clean["issue_type"] == swap["from"]:
+        kinds.append("annotator_swap")
+    if clean["order_id"] and "#" + clean["order_id"][4:] in row["input"]:
+        kinds.append("hard_null")
+    if drift["rows"][0] <= index + 1 <= drift["rows"][1]:
+        kinds.append("batch_format_drift")
+    return kinds
+
 
 def add_noise(rows: list[dict[str, Any]], rng: random.Random, ids: Ids) -> dict[str, Any]:
-    """Corrupt exactly round(rate * n) rows per noise kind; record what was done in meta."""
+    """Corrupt exactly round(rate * n) rows per random noise kind, then apply the systematic rules
+    to the rows left untouched; record what was done in meta."""
     n = len(rows)
     counts: dict[str, int] = {}
-    for row in rows:
+    for i, row in enumerate(rows):
         row["meta"]["clean_output"] = row["output"]
         row["meta"]["noise"] = []
+        row["meta"]["annotator"] = annotator(i)
     for kind in LABEL_NOISE:
         k = round(NOISE_RATES[kind] * n)
         counts[kind] = k
@@ -1341,13 +1622,41 @@ def add_noise(rows: list[dict[str, Any]], rng: random.Random, ids: Ids) -> dict[
         pos += k
     any_label = sum(1 for r in rows if any(x in LABEL_NOISE for x in r["meta"]["noise"]))
     any_fmt = sum(1 for r in rows if any(x in FORMAT_NOISE for x in r["meta"]["noise"]))
+
+    systematic = {kind: 0 for kind in SYSTEMATIC}
+    for i, row in enumerate(rows):
+        if row["meta"]["noise"]:
+            continue  # systematic noise only where no random noise was planted
+        kinds = systematic_kinds(i, row)
+        if not kinds:
+            continue
+        out = json.loads(row["output"])
+        if "annotator_swap" in kinds:
+            out["issue_type"] = SYSTEMATIC["annotator_swap"]["to"]
+            row["meta"]["category"] = out["issue_type"]
+        if "hard_null" in kinds:
+            out["order_id"] = None
+        row["output"] = bad_format(out, "key_case", rng) if "batch_format_drift" in kinds else dump_output(out)
+        row["meta"]["noise"] = kinds
+        for kind in kinds:
+            systematic[kind] += 1
     return {"n_rows": n, "seed": SEED, "stated_rates": NOISE_RATES, "planted_counts": counts,
             "rows_with_label_noise": any_label, "rows_with_format_noise": any_fmt,
+            "systematic": {kind: {"rule": spec["rule"], "field": spec["field"], "stated_rate": spec["stated_rate"],
+                                  "planted_count": systematic[kind],
+                                  **{k: v for k, v in spec.items() if k not in ("rule", "field", "stated_rate")}}
+                           for kind, spec in SYSTEMATIC.items()},
+            "annotators": (f"meta.annotator: {', '.join(ANNOTATORS)} in turn by batches of {ANNOTATOR_BATCH} rows "
+                           f"(rows 1-{ANNOTATOR_BATCH} {ANNOTATORS[0]}, {ANNOTATOR_BATCH + 1}-{2 * ANNOTATOR_BATCH} "
+                           f"{ANNOTATORS[1]}, ...)"),
+            "rows_with_systematic_noise": sum(1 for r in rows if set(r["meta"]["noise"]) & set(SYSTEMATIC)),
             "rows_clean": sum(1 for r in rows if not r["meta"]["noise"]),
-            "notes": ("Each label-noise kind replaces that field with a different valid value in exactly "
-                      "round(rate * n_rows) rows, drawn independently per kind (a row can carry several). "
-                      "Format kinds are disjoint: each affected row gets one. meta.noise lists what was "
-                      "done to a row and meta.clean_output keeps the correct answer.")}
+            "notes": ("Random noise: each label-noise kind replaces that field with a different valid value in "
+                      "exactly round(rate * n_rows) rows, drawn independently per kind (a row can carry several); "
+                      "format kinds are disjoint: each affected row gets one. Systematic noise: each rule in "
+                      "'systematic' is applied to every row without random noise that it matches (a row can "
+                      "match several), so its count is what the rule hits and its rate is approximate. "
+                      "meta.noise lists what was done to a row and meta.clean_output keeps the correct answer.")}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_bench_generation_smoke(tmp_path: Path) -> None:
     assert runs[1]["tokens"] == 16
 
 
-FORMAT_NOISE = {"code_fence", "key_order", "key_case", "pretty"}  # data/support/noisy_stats.json
+FORMAT_NOISE = {"code_fence", "key_order", "key_case", "pretty", "batch_format_drift"}  # data/support/noisy_stats.json
 
 
 def test_bench_quality_smoke(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ wrong manifest fails here rather than in the quality checker's tests.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import string
@@ -96,6 +97,17 @@ def parse_obj(text: str) -> dict[str, Any] | None:
 def read_jsonl(name: str) -> list[dict[str, Any]]:
     """All rows of a bundled file (must parse)."""
     return [json.loads(line) for line in (SUPPORT / name).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def gen() -> Any:
+    """data/generate.py as a module (it is a script, not part of a package)."""
+    spec = importlib.util.spec_from_file_location("support_generate", ROOT / "data" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["support_generate"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -338,6 +350,8 @@ def test_noisy_stats_match_a_recount(splits: dict[str, list[dict[str, Any]]], sc
     fields = schema["fields"]
     counts = {k: 0 for k in stats["stated_rates"]}
     for row in rows:
+        if set(row["meta"]["noise"]) & set(stats["systematic"]):
+            continue  # rule-based noise, recounted in test_systematic_noise_follows_its_stated_rules
         out = row["output"]
         clean = json.loads(row["meta"]["clean_output"])
         if out.lstrip().startswith("```"):
@@ -358,6 +372,95 @@ def test_noisy_stats_match_a_recount(splits: dict[str, list[dict[str, Any]]], sc
     assert counts == stats["planted_counts"]
     for kind, rate in stats["stated_rates"].items():
         assert abs(counts[kind] / n - rate) < 0.002, kind
+
+
+def _camel_keys(out: str, fields: list[str]) -> bool:
+    obj = parse_obj(out)
+    return obj is not None and list(obj) == ["".join(p.capitalize() for p in f.split("_")) for f in fields]
+
+
+def test_systematic_noise_follows_its_stated_rules(splits: dict[str, list[dict[str, Any]]], schema: dict[str, Any]) -> None:
+    """Each systematic kind is on exactly the rows without random noise that its rule matches."""
+    stats = json.loads((SUPPORT / "noisy_stats.json").read_text(encoding="utf-8"))
+    systematic = stats["systematic"]
+    assert sorted(systematic) == ["annotator_swap", "batch_format_drift", "hard_null"]
+    rows = splits["noisy_train"]
+    fields = schema["fields"]
+    swap, drift = systematic["annotator_swap"], systematic["batch_format_drift"]
+    carried = {kind: 0 for kind in systematic}
+    for i, row in enumerate(rows):
+        meta = row["meta"]
+        assert meta["annotator"] == "ABCD"[(i // 50) % 4], row["id"]  # A-D by batches of 50 rows
+        noise = meta["noise"]
+        random_kinds = [k for k in noise if k in stats["stated_rates"]]
+        clean = json.loads(meta["clean_output"])
+        rules = {
+            "annotator_swap": meta["annotator"] == swap["annotator"] and clean["issue_type"] == swap["from"],
+            "hard_null": clean["order_id"] is not None and "#" + clean["order_id"][4:] in row["input"],
+            "batch_format_drift": drift["rows"][0] <= i + 1 <= drift["rows"][1],
+        }
+        for kind, matches in rules.items():
+            if kind in noise:
+                carried[kind] += 1
+                assert matches and not random_kinds, (row["id"], kind)  # only on untouched rows it matches
+            else:
+                assert random_kinds or not matches, (row["id"], kind)  # every untouched row it matches has it
+        if not set(noise) & set(systematic):
+            continue
+        obj = parse_obj(row["output"])
+        assert obj is not None, row["id"]
+        if "batch_format_drift" in noise:
+            assert _camel_keys(row["output"], fields) and "\n" not in row["output"], row["id"]
+        else:
+            assert list(obj) == fields and row["output"] == json.dumps(obj, ensure_ascii=False), row["id"]
+        values = dict(zip(fields, obj.values()))
+        expected = dict(clean)
+        if "annotator_swap" in noise:
+            expected["issue_type"] = swap["to"]
+        if "hard_null" in noise:
+            expected["order_id"] = None
+        assert values == expected, row["id"]
+        assert meta["category"] == values["issue_type"], row["id"]
+    for kind, spec in systematic.items():
+        assert carried[kind] == spec["planted_count"], kind
+        assert abs(carried[kind] / len(rows) - spec["stated_rate"]) <= 0.005, kind
+    assert stats["rows_with_systematic_noise"] == sum(1 for r in rows if set(r["meta"]["noise"]) & set(systematic))
+    assert stats["rows_clean"] == sum(1 for r in rows if not r["meta"]["noise"])
+
+
+# ------------------------------------------------------------------ templates
+def _inputs(name: str) -> list[str]:
+    """Every message of a bundled file (raw_train: the lines that parse as a row with an input)."""
+    texts = []
+    for line in (SUPPORT / name).read_text(encoding="utf-8").splitlines():
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("input"), str):
+            texts.append(obj["input"])
+    return texts
+
+
+def test_long_sentence_detector_sees_a_template(gen: Any) -> None:
+    planted = "I checked your help pages but couldn't find an answer."
+    varied = [f"Hi,\n\nMy order number {k} is late by {k % 9 + 2} days, sorry to say. Where is parcel {k} now?" for k in range(100)]
+    rows = [t + (" " + planted if k % 10 == 0 else "") for k, t in enumerate(varied)]
+    sentence, share = gen.most_repeated_sentence(rows)
+    assert sentence == "i checked your help pages but couldn't find an answer" and share == 0.10
+    quoted = [t + "\n> I checked your help PAGES but couldn't find an answer!" if k < 7 else t for k, t in enumerate(rows)]
+    assert gen.most_repeated_sentence(quoted)[1] == 0.16  # quoted, shouted and punctuated copies count too
+    assert gen.most_repeated_sentence(varied)[1] <= 0.01  # every sentence differs: no template
+    short = [t + " Thanks so much, really." for t in varied]  # five words: too short to count
+    assert gen.most_repeated_sentence(short)[1] <= 0.01
+    assert gen.most_repeated_sentence([]) == ("", 0.0)
+
+
+@pytest.mark.parametrize("name", ["train.jsonl", "eval.jsonl", "golden.jsonl", "production_sample.jsonl",
+                                  "noisy_train.jsonl", "raw_train.jsonl"])
+def test_no_long_sentence_is_in_more_than_5_percent_of_a_split(name: str, gen: Any) -> None:
+    sentence, share = gen.most_repeated_sentence(_inputs(name))
+    assert share <= 0.05, f"{name}: {share:.1%} of the messages hold {sentence!r}"
 
 
 # ------------------------------------------------------------------ generator

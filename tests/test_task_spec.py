@@ -10,7 +10,7 @@ import pytest
 from helpers.core.errors import DataError, SettingsError
 from helpers.core.paths import data_dir
 from helpers.data.loading import load_split, split_path
-from helpers.data.noise import NOISE_KINDS, add_label_noise, noisy_arm_rows
+from helpers.data.noise import NOISE_KINDS, add_label_noise, noise_kind_rows, noise_kinds, noisy_arm_rows
 from helpers.data.task_spec import (TASK_ENV, default_prompt, load_task, resolve_task, save_task_choice,
                                     task_dir, task_name)
 from helpers.evaluation.scoring import scored_rows, stage_splits
@@ -150,3 +150,54 @@ def test_noisy_arm_uses_the_tasks_file_or_plants_noise(no_saved_choice, monkeypa
     assert [r["input"] for r in rows] == [r["input"] for r in clean]
     assert sum(a["output"] != b["output"] for a, b in zip(rows, clean)) == stats["changed"] == 6
     assert "changed_ids" not in stats and stats["kind"] == "random"
+
+
+def _values(output: str) -> dict:
+    """An answer's values by snake_case field, whatever its fence, key order, case or indent."""
+    import re
+
+    from helpers.data.text import parse_json_output
+
+    obj = parse_json_output(output, strict=True, allow_fence=True)
+    assert obj is not None, output
+    return {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v for k, v in obj.items()}
+
+
+def test_noise_kind_rows_keeps_only_the_chosen_kinds():
+    stats = json.loads((data_dir() / "support" / "noisy_stats.json").read_text())
+    rows = load_split("noisy_train", data_dir() / "support")
+    before = json.dumps(rows)
+    kinds = noise_kinds(stats)
+    assert kinds[:4] == ["issue_type", "requested_action", "sentiment", "order_id"] and kinds[-3:] == [
+        "annotator_swap", "hard_null", "batch_format_drift"]
+    assert noise_kind_rows(rows, stats, keep=kinds) == [{**r, "meta": {**r["meta"]}} for r in rows]  # all kept: as shipped
+    clean = noise_kind_rows(rows, stats, keep=[])
+    assert [r["output"] for r in clean] == [r["meta"]["clean_output"] for r in rows]
+    assert all(r["meta"]["noise"] == [] and r["meta"]["category"] == json.loads(r["output"])["issue_type"] for r in clean)
+    fields = {k: k for k in ("issue_type", "requested_action", "sentiment", "order_id")}
+    fields.update({k: v["field"] for k, v in stats["systematic"].items()})
+    for kind in kinds:
+        kept = noise_kind_rows(rows, stats, keep=kind)
+        assert [r["input"] for r in kept] == [r["input"] for r in rows]
+        for new, old in zip(kept, rows):
+            has = kind in old["meta"]["noise"]
+            assert new["meta"]["noise"] == ([kind] if has else []), (kind, old["id"])
+            if not has:  # every other kind undone
+                assert new["output"] == old["meta"]["clean_output"], (kind, old["id"])
+                continue
+            want = json.loads(old["meta"]["clean_output"])
+            field = fields.get(kind)
+            if field:  # the kind's field keeps the noisy value, every other field is clean, the layout canonical
+                want[field] = _values(old["output"])[field]
+                assert new["output"] == json.dumps(want, ensure_ascii=False), (kind, old["id"])
+            else:  # a format kind keeps the layout (fence, key order or case, indent), with clean values
+                assert _values(new["output"]) == want and new["output"] != old["meta"]["clean_output"], (kind, old["id"])
+            assert new["meta"]["category"] == _values(new["output"])["issue_type"], (kind, old["id"])
+        assert sum(new["output"] != old["meta"]["clean_output"] for new, old in zip(kept, rows)) == sum(
+            kind in r["meta"]["noise"] for r in rows) > 0
+    assert json.dumps(rows) == before  # the rows passed in are never modified
+    with pytest.raises(SettingsError, match="unknown noise kind"):
+        noise_kind_rows(rows, stats, keep=["typos"])
+    with pytest.raises(SettingsError, match="meta.clean_output"):
+        noise_kind_rows([{"id": "x", "input": "a", "output": "b", "meta": {"noise": ["issue_type"]}}], stats, keep=[])
+

@@ -11,20 +11,25 @@ Two kinds, as annotation goes wrong in practice:
   field takes another row's value (extraction), or another row's summary (summarisation);
 * ``systematic`` - one annotator's habit: the most common label is written as the second most
   common, a field is left null whenever it is set, or summaries are cut to their first half.
+
+The bundled ``noisy_train.jsonl`` records what was done to each row (``meta.noise``, with the
+correct answer in ``meta.clean_output``), so :func:`noise_kind_rows` can keep one kind of noise and
+undo the others: notebook 05's optional arm per noise kind.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from helpers.core.errors import SettingsError
 from helpers.data.loading import load_split
 from helpers.data.task_spec import load_task
 from helpers.data.tasks import check_view
-from helpers.data.text import parse_json_output
+from helpers.data.text import parse_json_output, strip_fence
 
 NOISE_KINDS = ("random", "systematic")
 
@@ -117,3 +122,72 @@ def noisy_arm_rows(
         return load_split("noisy_train", spec.folder, limit=noisy_limit), stats
     rows, stats = add_label_noise(clean, spec.view, rate=rate, kind=kind, seed=seed)
     return rows, {k: v for k, v in stats.items() if k != "changed_ids"}
+
+
+def noise_kinds(stats: dict[str, Any]) -> list[str]:
+    """The noise kinds a ``noisy_stats.json`` names: the random ones, then the systematic ones (05_clean_vs_noisy)."""
+    return list(stats.get("stated_rates", {})) + list(stats.get("systematic", {}))
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+
+
+def _in_layout(noisy_text: str, noisy_obj: dict[str, Any], values: dict[str, Any]) -> str:
+    """``values`` written the way ``noisy_text`` is: its keys, their order, its indent and fence."""
+    obj = {key: values[_snake(key)] for key in noisy_obj}
+    body = strip_fence(noisy_text).strip()
+    dumped = json.dumps(obj, ensure_ascii=False, indent=2 if "\n" in body else None)
+    return noisy_text.replace(body, dumped) if body != noisy_text else dumped
+
+
+def noise_kind_rows(
+    rows: Sequence[dict[str, Any]], stats: dict[str, Any], keep: str | Iterable[str],
+) -> list[dict[str, Any]]:
+    """Copies of the noisy set's rows keeping only the noise kinds in ``keep``, the others undone (05_clean_vs_noisy).
+
+    ``rows`` are ``noisy_train`` rows whose ``meta.noise`` lists what was done and whose
+    ``meta.clean_output`` keeps the correct answer; ``stats`` is their ``noisy_stats.json`` (it
+    names the kinds and, for a systematic kind, the field it changes). A row's field changed by a
+    kind not kept takes its value from ``meta.clean_output``, and its layout (fence, key order or
+    case, indent) stays only if a format kind on it is kept; ``meta.noise`` lists the kinds kept and
+    ``meta.category`` follows ``issue_type``. ``keep=[]`` gives the same inputs with clean answers.
+    The rows passed in are never modified.
+    """
+    keep = [keep] if isinstance(keep, str) else list(keep)
+    known = noise_kinds(stats)
+    unknown = [k for k in keep if k not in known]
+    if unknown:
+        raise SettingsError(f"unknown noise kind(s) {', '.join(unknown)}: use some of {', '.join(known)}")
+    systematic = stats.get("systematic", {})
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        meta = row.get("meta") or {}
+        if "clean_output" not in meta:
+            raise SettingsError(f"row {row.get('id')!r} has no meta.clean_output: noise_kind_rows needs the "
+                                "bundled noisy_train rows, which record what was done to each row")
+        kinds = list(meta.get("noise") or [])
+        kept = [k for k in kinds if k in keep]
+        new = dict(row)
+        new["meta"] = {**meta, "noise": kept}
+        if kept == kinds:
+            out.append(new)
+            continue
+        clean = parse_json_output(meta["clean_output"], strict=True) or {}
+        noisy = parse_json_output(str(row["output"]), strict=True, allow_fence=True) or {}
+        noisy_values = {_snake(k): v for k, v in noisy.items()}
+        values = dict(clean)
+        fields = {k: (k if k in clean else systematic.get(k, {}).get("field")) for k in kept}
+        for field in fields.values():
+            if field is not None:
+                values[field] = noisy_values.get(field)
+        if not kept:
+            new["output"] = meta["clean_output"]
+        elif any(field is None for field in fields.values()):  # a format kind is kept: keep the layout
+            new["output"] = _in_layout(str(row["output"]), noisy, values)
+        else:
+            new["output"] = json.dumps(values, ensure_ascii=False)
+        if "category" in meta and "issue_type" in values:
+            new["meta"]["category"] = values["issue_type"]
+        out.append(new)
+    return out
