@@ -9,10 +9,10 @@ slow loop that batching replaces (``benchmarks/bench_generation_cpu.py`` measure
 Prompts of one call often share a long opening (a rung's system prompt with the guideline's
 rules is ~1,100 of its ~1,400 tokens). ``generate`` runs that shared prefix through the model
 once and starts every batch from a copy of its key/value cache (transformers'
-``past_key_values``), padding each row's own suffix on the left *after* the prefix; positions come
+``cache`` argument), padding each row's own suffix on the left *after* the prefix; positions come
 from the attention mask, so every row sees the positions it would see alone. Hand-written because
 ``generate`` has no prefix cache of its own for batches; on this 2-core CPU prefill is most of
-the time (10 prompts of 1,400 tokens: 54 s of prefill), and ``bench_generation_cpu.py --prefix``
+the time (10 prompts of 1,400 tokens: 42.5 s of prefill, ``bench_cpu_dtype.py``), and ``bench_generation_cpu.py --prefix``
 prints what the cache saves.
 """
 
