@@ -95,11 +95,13 @@ def test_learning_curve_and_experiment_end_to_end(tiny_profile, tiny_model_dir, 
     assert [a.name for a in arms] == ["clean", "noisy"] and all(a.split == "eval" and a.steps == 1 for a in arms)
     assert (run / "experiment" / "clean" / "predictions_eval.jsonl").exists()
     assert not (run / "experiment" / "clean" / "predictions_golden.jsonl").exists()  # golden never read
+    write_summary(run)  # as notebook 04 does, before 05 draws the curve
+    assert "learning_curve" not in json.loads((run / "summary.json").read_text())
     curve = learning_curve(profile, tok, clean, eval_rows, run, budget, reuse=[arms[0]])
     assert [p["rows"] for p in curve["points"]] == [4, 8]
     assert not (run / "experiment" / "curve-8").exists() and (run / "experiment" / "curve-4").exists()  # 8 reused
     assert curve["split"] == "eval" and 0 <= curve["prompt"] <= 1 and curve["points"][0]["n"] == 4
-    summary = json.loads(write_summary(run).read_text())
-    assert summary["learning_curve"] == json.loads((run / CURVE_FILE).read_text())
+    summary = json.loads((run / "summary.json").read_text())  # refreshed by learning_curve itself
+    assert summary["learning_curve"] == json.loads((run / CURVE_FILE).read_text()) == curve
     with pytest.raises(SettingsError, match="golden"):
         run_experiment(profile, tok, {"bad": load_split("golden", limit=4)}, eval_rows, run / "x", budget)

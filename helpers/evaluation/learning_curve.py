@@ -25,9 +25,9 @@ from helpers.evaluation.decision import aligned_predictions, paired_difference
 from helpers.evaluation.experiment import ArmResult, run_arm
 from helpers.evaluation.intervals import resample_interval
 from helpers.evaluation.metrics import aggregate, row_stats, task_for_metrics
+from helpers.evaluation.summary import LEARNING_CURVE_FILE as CURVE_FILE  # in the run folder; summary.json copies it
+from helpers.evaluation.summary import write_summary
 from helpers.training.settings import TrainSettings
-
-CURVE_FILE = "learning_curve.json"  # in the run folder; summary.json copies it
 
 
 def curve_slices(rows: Sequence[dict[str, Any]], sizes: Sequence[int], seed: int = 0) -> dict[int, list[dict[str, Any]]]:
@@ -63,6 +63,7 @@ def learning_curve(
 
     ``reuse`` holds arms already trained on a slice of the same size with the same budget (the
     clean arm); they are not trained again. Needs ``baseline/predictions_eval.jsonl`` (notebook 02).
+    An existing ``summary.json`` is rewritten so that it holds this curve.
     """
     run_dir = Path(run_dir)
     baseline_rows = load_predictions(run_dir, "baseline", "eval")
@@ -80,6 +81,8 @@ def learning_curve(
     curve = {"metric": metric, "split": "eval", "prompt": prompt, "points": points,
              "steps": budget.max_steps, "crossover_rows": min(winners) if winners else None}
     write_json(run_dir / CURVE_FILE, curve)
+    if (run_dir / "summary.json").exists():  # notebook 04 wrote it: a rerun of 05 must not leave it stale
+        write_summary(run_dir)
     return curve
 
 
