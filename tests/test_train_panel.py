@@ -12,8 +12,8 @@ from helpers.training.settings import TrainSettings  # noqa: E402
 from helpers.widgets.train_panel import read_settings, train_panel  # noqa: E402
 
 
-def _panel(tmp_path):
-    profile = get_profile("cpu")
+def _panel(tmp_path, name: str = "cpu"):
+    profile = get_profile(name)
     settings = TrainSettings.from_profile(profile)
     job = TrainingJob(profile, tokenizer=None, train_rows=[], eval_rows=[], adapter_root=tmp_path)
     return job, settings, train_panel(job, settings)
@@ -33,8 +33,8 @@ def test_widgets_edit_the_settings_object(tmp_path):
 
 
 def test_progress_total_comes_from_the_trainer_for_epoch_runs(tmp_path):
-    """max_steps=-1 (the cpu and GPU profiles): the bar's total is the trainer's own step count."""
-    job, settings, panel = _panel(tmp_path)
+    """max_steps=-1 (the GPU profiles): the bar's total is the trainer's own step count."""
+    job, settings, panel = _panel(tmp_path, "gpu-24gb")
     assert settings.max_steps == -1
     progress = next(c for c in panel.children if type(c).__name__ == "IntProgress")
     job._on_log([{"step": 1, "loss": 2.0, "max_steps": 107}])

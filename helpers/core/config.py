@@ -112,15 +112,17 @@ PROFILES: dict[str, Profile] = {
         notes="Every notebook in minutes on any CPU; numbers are not meaningful.",
         **_COMMON,
     ),
-    # Sized by the time budget on 2 cores (guide/instructor_guide.md has the measured run): one
-    # epoch of 256 rows (44 steps of ~13 s; golden 0.697 against the prompt's 0.493, GO), 40 eval
-    # rows, 30 production rows, a two-point curve in notebook 05. Its arms keep 40 steps: at 30 the
+    # Sized by the time budget on 2 cores (guide/instructor_guide.md has the measured run): 44 steps
+    # of ~13 s on the first 256 rows, one epoch of the support task (golden 0.697 against the
+    # prompt's 0.493, GO). The steps are fixed, not the epochs: packing makes an epoch of short
+    # rows a few steps (256 SMS messages are 13, too few to learn spam: guide/your_own_data.md).
+    # 40 eval rows, 30 production rows, a two-point curve in notebook 05. Its arms keep 40 steps: at 30 the
     # arms were still learning the format (clean 0.605, noisy 0.590, interval across zero).
     # bf16 autocast would cut a step 2.28x and a prefill 2.09x on a CPU with native bf16
     # (benchmarks/bench_cpu_dtype.py) but slow a CPU without it, so fp32 stays.
     "cpu": Profile(
         name="cpu", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=256, max_steps=-1, batch_size=2, grad_accum=1,
+        compute_dtype="float32", train_rows=256, max_steps=44, batch_size=2, grad_accum=1,
         max_seq_len=512, learning_rate=1e-3, gradient_checkpointing=False, save_steps=20,
         eval_steps=20, eval_rows=40, golden_rows=None, gen_batch_size=10, max_new_tokens=80,
         experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=40,
