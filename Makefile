@@ -50,21 +50,24 @@ models: install
 course: models
 	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} COURSE_TASK=$${TASK:-$${COURSE_TASK:-}} $(BIN)/python -m helpers course
 
-# UNIT_THREADS: torch threads of the unit-test process (`make test` gives it 1 so it can share
-# the 2 cores with nbval; empty = torch's default).
+# UNIT_THREADS / NOTEBOOK_THREADS: torch (OpenMP) threads of the unit-test process and of the nbval
+# kernels; empty = torch's default (one per core). `make test` gives each 1, so the two side by side
+# use the 2 cores without oversubscription: with the kernel on 2 threads beside a 1-thread unit run,
+# notebook 02's prompt ladder took 348 s under nbval against 58 s alone (benchmarks/results/time_budget_ci.json).
 UNIT_THREADS ?=
+NOTEBOOK_THREADS ?=
 unit: models
 	$(if $(UNIT_THREADS),OMP_NUM_THREADS=$(UNIT_THREADS) )COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 notebooks: models
-	COURSE_PROFILE=ci PYTHONPATH=tests $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
+	$(if $(NOTEBOOK_THREADS),OMP_NUM_THREADS=$(NOTEBOOK_THREADS) )COURSE_PROFILE=ci PYTHONPATH=tests $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
 		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -p nbval_timing notebooks
 
 # The unit tests and nbval run side by side (they share no files: unit tests write run folders
 # under pytest's tmp); --output-sync prints each one's log whole when it ends. Seconds, serial
 # against side by side: benchmarks/results/time_budget_ci.json.
 test: models
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks UNIT_THREADS=1
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks UNIT_THREADS=1 NOTEBOOK_THREADS=1
 
 # Real browser: JupyterLab on loopback, each notebook run in headless Chromium; screenshots in
 # test-artifacts/browser/. COURSE_BROWSER_REQUIRED=1 turns a missing Chromium into a failure.
