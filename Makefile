@@ -52,8 +52,10 @@ course: models
 
 # UNIT_THREADS / NOTEBOOK_THREADS: torch (OpenMP) threads of the unit-test process and of the nbval
 # kernels; empty = torch's default (one per core). `make test` gives each 1, so the two side by side
-# use the 2 cores without oversubscription: with the kernel on 2 threads beside a 1-thread unit run,
-# notebook 02's prompt ladder took 348 s under nbval against 58 s alone (benchmarks/results/time_budget_ci.json).
+# use the 2 cores without oversubscription. With the kernels on 2 threads beside a 1-thread unit run
+# (3 threads on 2 cores), notebook 02's prompt ladder took 348 s under nbval against 58 s alone, nbval
+# 893 s and a cold .ci/run 1,526 s; with 1 + 1, nbval 638 s and .ci/run 1,314 s (cold clones of ccfeb97
+# and bb3af8e: benchmarks/results/time_budget_ci_before_threads.json and time_budget_ci.json).
 UNIT_THREADS ?=
 NOTEBOOK_THREADS ?=
 unit: models
@@ -64,8 +66,8 @@ notebooks: models
 		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -p nbval_timing notebooks
 
 # The unit tests and nbval run side by side (they share no files: unit tests write run folders
-# under pytest's tmp); --output-sync prints each one's log whole when it ends. Seconds, serial
-# against side by side: benchmarks/results/time_budget_ci.json.
+# under pytest's tmp); --output-sync prints each one's log whole when it ends. One after the other
+# they took 504 s + 640 s (2026-12-02); side by side, cold, 643 s (bb3af8e, time_budget_ci.json).
 test: models
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks UNIT_THREADS=1 NOTEBOOK_THREADS=1
 

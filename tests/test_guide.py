@@ -152,9 +152,18 @@ def test_instructor_guide_has_plan_timings_checklist_and_plan_b():
     anchors = md_anchors(GUIDE / "instructor_guide.md")
     for slug in ("the-day", "setup-checklist", "plan-b", "the-offline-bundle", "how-long-each-notebook-takes-to-run"):
         assert slug in anchors
-    assert "357" in text and "pytest --durations" in text  # the measured ci timings
     for nb in NOTEBOOKS:
         assert nb.stem in text, f"the timing tables miss {nb.stem}"
+    # The ci table quotes the cold .ci/run kept in benchmarks/results/time_budget_ci.json: its commit,
+    # its nbval total, and each notebook's nbval seconds in that notebook's row.
+    budget = json.loads((ROOT / "benchmarks" / "results" / "time_budget_ci.json").read_text(encoding="utf-8"))
+    assert budget["label"].startswith("cold") and budget["commit"] in text
+    assert f"| {round(budget['against_targets']['nbval']['seconds'])} (target" in text
+    ci_part = text[text.index("**`ci` profile, measured.**"):text.index("**`cpu` profile, measured")]
+    rows = {line.split("|")[1].strip(): line for line in ci_part.splitlines() if line.startswith("| 0")}
+    for name, seconds in budget["nbval"]["notebooks"].items():
+        cells = rows[name.removesuffix(".ipynb")].split("|")
+        assert cells[2].strip().split()[0] == str(round(seconds)), f"{name}: the table's cold nbval seconds"
     assert "estimates, not measurements" in text  # GPU figures are labelled as estimates
 
 
