@@ -50,26 +50,24 @@ models: install
 course: models
 	COURSE_PROFILE=$${PROFILE:-$${COURSE_PROFILE:-cpu}} COURSE_TASK=$${TASK:-$${COURSE_TASK:-}} $(BIN)/python -m helpers course
 
-# UNIT_THREADS / NOTEBOOK_THREADS: torch (OpenMP) threads of the unit-test process and of the nbval
-# kernels; empty = torch's default (one per core). `make test` gives each 1, so the two side by side
-# use the 2 cores without oversubscription. With the kernels on 2 threads beside a 1-thread unit run
-# (3 threads on 2 cores), notebook 02's prompt ladder took 348 s under nbval against 58 s alone, nbval
-# 893 s and a cold .ci/run 1,526 s; with 1 + 1, nbval 638 s and .ci/run 1,314 s (cold clones of ccfeb97
-# and bb3af8e: benchmarks/results/time_budget_ci_before_threads.json and time_budget_ci.json).
-UNIT_THREADS ?=
-NOTEBOOK_THREADS ?=
+# TEST_THREADS: torch (OpenMP) threads of the unit-test process and of the nbval kernels; empty =
+# torch's default (one per core). `make test` runs the two side by side with 1 each, so they use the
+# 2 cores without oversubscription: with the kernels on 2 threads beside 1 (3 on 2 cores), a cold
+# .ci/run took 1,526 s, with 1 + 1 1,314 s (benchmarks/results/time_budget_ci*.json).
+TEST_THREADS ?=
+THREADS_ENV = $(if $(TEST_THREADS),OMP_NUM_THREADS=$(TEST_THREADS) )
 unit: models
-	$(if $(UNIT_THREADS),OMP_NUM_THREADS=$(UNIT_THREADS) )COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser
+	$(THREADS_ENV)COURSE_PROFILE=ci $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 notebooks: models
-	$(if $(NOTEBOOK_THREADS),OMP_NUM_THREADS=$(NOTEBOOK_THREADS) )COURSE_PROFILE=ci PYTHONPATH=tests $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
+	$(THREADS_ENV)COURSE_PROFILE=ci PYTHONPATH=tests $(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=900 \
 		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -p nbval_timing notebooks
 
 # The unit tests and nbval run side by side (they share no files: unit tests write run folders
 # under pytest's tmp); --output-sync prints each one's log whole when it ends. One after the other
 # they took 504 s + 640 s (2026-12-02); side by side, cold, 643 s (bb3af8e, time_budget_ci.json).
 test: models
-	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks UNIT_THREADS=1 NOTEBOOK_THREADS=1
+	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks TEST_THREADS=1
 
 # Real browser: JupyterLab on loopback, each notebook run in headless Chromium; screenshots in
 # test-artifacts/browser/. COURSE_BROWSER_REQUIRED=1 turns a missing Chromium into a failure.
