@@ -1,14 +1,16 @@
-"""fp32 vs bf16 autocast on this CPU: one LoRA training step and one prefill, measured in one run.
+"""fp32 vs bf16 autocast, and TRL's fused LM head vs the model's loss, on this CPU, measured in one run.
 
-    python benchmarks/bench_cpu_dtype.py [--json OUT]
+    python benchmarks/bench_cpu_dtype.py [--steps 4] [--json OUT]
 
-The question behind it (the time-budget issue): the ``cpu`` profile trains and generates in
-fp32; on a CPU with native bf16 (AVX512-BF16 or AMX, ``torch.ops.mkldnn._is_mkldnn_bf16_supported()``)
-bf16 autocast is faster, on one without it slower. SmolLM2-135M with the course's LoRA settings
-(r 16, alpha 32, all linear layers), a packed batch of 2 x 512 tokens (the ``cpu`` profile's), and a
-prefill of 10 prompts x 1,400 tokens (notebook 02's rung-5 batch). Two timed repeats each, after a
-warm-up; prints seconds and the ratios. Nothing of the course uses bf16 on CPU (see the note in
-helpers.core.config's cpu profile).
+The questions behind it (the time-budget issue): how much faster does the ``cpu`` profile train
+and generate with bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX,
+:func:`helpers.core.config.cpu_has_native_bf16`), and what does TRL's fused LM head cost on a
+CPU (:func:`helpers.training.trainer.trainer_class`)? Everything goes through the course's own
+functions: :func:`helpers.training.trainer.make_trainer` on the first 256 support rows with the
+``cpu`` profile's settings (LoRA r 16 all-linear, 2 packed rows of 512 tokens a step), and
+:func:`helpers.prompting.generation.generate` on 10 eval rows (the fine-tuning prompt, 80 new
+tokens, one batch), and one prefill of 10 x 1,400 random tokens (notebook 02's longest rung). Each training arm runs ``--steps`` steps after one warm-up step (the first
+step also builds the optimizer and oneDNN's kernels) and reports the median of the rest.
 """
 
 from __future__ import annotations
@@ -17,55 +19,90 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def train_steps(profile, tokenizer, rows, compute_dtype: str, fused: bool, steps: int) -> dict:
+    """Seconds per step of the course's trainer for one (dtype, loss) arm."""
+    from transformers import TrainerCallback
+
+    from helpers.core.models import load_causal_lm
+    from helpers.training.settings import TrainSettings
+    from helpers.training.trainer import make_trainer
+
+    p = profile.replace(compute_dtype=compute_dtype)
+    s = TrainSettings.from_profile(p, max_steps=steps + 1, save_steps=10**6, fused_lm_head=fused)
+    times: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # "cuda" would pick TRL's fused head on the CPU as well; the trainer's device is still the CPU
+        trainer = make_trainer(load_causal_lm(p), tokenizer, rows, None, s, Path(tmp), "cpu")
+        if fused:
+            from trl import SFTTrainer
+
+            trainer.__class__ = SFTTrainer  # the arm under test: TRL's own loss, fused head, on the CPU
+        trainer.add_callback(Clock())
+        out = trainer.train()
+    return {"first_step_s": round(times[0], 2), "step_s": [round(t, 2) for t in times[1:]],
+            "median_step_s": round(statistics.median(times[1:]), 2), "loss": round(float(out.training_loss), 4)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=4, help="timed steps an arm, after one warm-up step")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
 
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from helpers.core.config import get_profile
-    from helpers.core.models import load_causal_lm
+    from helpers.core.config import cpu_has_native_bf16, get_profile
+    from helpers.core.models import compute_autocast, load_causal_lm, load_tokenizer, set_compute_dtype
+    from helpers.data.loading import load_split
+    from helpers.prompting.generation import generate
+    from helpers.prompting.prompts import build_conversations, finetune_config
 
     profile = get_profile("cpu")
-    torch.manual_seed(0)
-    model = get_peft_model(load_causal_lm(profile), LoraConfig(
-        r=profile.lora_r, lora_alpha=profile.lora_alpha, target_modules="all-linear",
-        lora_dropout=profile.lora_dropout, task_type="CAUSAL_LM"))
-    vocab = model.config.vocab_size
-    batch = torch.randint(0, vocab, (profile.batch_size, profile.max_seq_len))
-
-    def step(bf16: bool) -> float:
-        t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        model.zero_grad()
-        return time.perf_counter() - t
-
+    tokenizer = load_tokenizer(profile.model)
+    rows = load_split("train", "support", limit=profile.train_rows)
     out: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                             f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-                 "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
-    for bf16 in (False, True):
-        step(bf16)  # warm-up
-        out[f"train_step_s_{'bf16' if bf16 else 'fp32'}"] = round(min(step(bf16) for _ in range(2)), 2)
-    model.eval()
-    prompts = torch.randint(0, vocab, (10, 1400))
-    for bf16 in (False, True):
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            t = time.perf_counter()
+                 "native_bf16": cpu_has_native_bf16(), "train": {}, "generate": {}}
+    for name, dtype, fused in (("fp32_fused_head", "float32", True), ("fp32_model_loss", "float32", False),
+                               ("bf16_model_loss", "bfloat16", False)):
+        out["train"][name] = train_steps(profile, tokenizer, rows, dtype, fused, args.steps)
+        print(name, out["train"][name], flush=True)
+    model = load_causal_lm(profile.replace(compute_dtype="float32"))
+    conversations = build_conversations(load_split("eval", "support", limit=10), finetune_config())
+    for dtype in ("float32", "bfloat16", "float32", "bfloat16"):  # twice each, interleaved
+        set_compute_dtype(model, dtype)
+        gen = generate(model, tokenizer, conversations, max_new_tokens=80, batch_size=10, progress=False)
+        out["generate"].setdefault(dtype, []).append(round(gen.seconds, 2))
+        print("generate", dtype, round(gen.seconds, 2), flush=True)
+    prompts = torch.randint(0, model.config.vocab_size, (10, 1400))  # notebook 02's rung-5 batch, prefill only
+    for dtype in ("float32", "bfloat16"):
+        set_compute_dtype(model, dtype)
+        with torch.inference_mode(), compute_autocast(model):
+            t0 = time.perf_counter()
             model(input_ids=prompts)
-            out[f"prefill_10x1400_s_{'bf16' if bf16 else 'fp32'}"] = round(time.perf_counter() - t, 1)
-    out["train_speedup_bf16"] = round(out["train_step_s_fp32"] / out["train_step_s_bf16"], 2)
-    out["prefill_speedup_bf16"] = round(out["prefill_10x1400_s_fp32"] / out["prefill_10x1400_s_bf16"], 2)
+            out[f"prefill_10x1400_s_{dtype}"] = round(time.perf_counter() - t0, 1)
+    out["prefill_speedup_bf16"] = round(out["prefill_10x1400_s_float32"] / out["prefill_10x1400_s_bfloat16"], 2)
+    t = out["train"]
+    out["train_speedup_model_loss_fp32"] = round(t["fp32_fused_head"]["median_step_s"] / t["fp32_model_loss"]["median_step_s"], 2)
+    out["train_speedup_bf16_model_loss"] = round(t["fp32_fused_head"]["median_step_s"] / t["bf16_model_loss"]["median_step_s"], 2)
+    out["generate_speedup_bf16"] = round(min(out["generate"]["float32"]) / min(out["generate"]["bfloat16"]), 2)
     print(json.dumps(out, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

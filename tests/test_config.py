@@ -59,10 +59,11 @@ def test_every_profile_is_valid(name):
     assert p.quantization in ("none", "nf4")
     assert isinstance(getattr(torch, p.compute_dtype), torch.dtype)
     assert p.lora_targets in TARGET_PRESETS
-    # 4-bit NF4 is the GPU recipe; the CPU profiles train fp32 LoRA
+    # 4-bit NF4 is the GPU recipe; the CPU profiles train LoRA on fp32 weights, in bf16 autocast
+    # where the CPU has native bf16 (fit_compute_dtype turns it into fp32 elsewhere)
     assert (p.quantization == "nf4") == (p.device == "cuda")
     if p.device == "cpu":
-        assert p.compute_dtype == "float32"
+        assert p.compute_dtype == "bfloat16"
     for f in ("batch_size", "grad_accum", "max_seq_len", "lora_r", "lora_alpha", "save_steps",
               "eval_steps", "gen_batch_size", "max_new_tokens", "experiment_clean_rows",
               "experiment_noisy_rows", "experiment_steps"):
@@ -187,7 +188,22 @@ def test_fp16_fallback_reaches_the_training_settings():
     assert s.bnb_config().bnb_4bit_compute_dtype == torch.float16
     ampere = config.fit_compute_dtype(get_profile("gpu-24gb"), capability=(8, 6))
     assert ampere.compute_dtype == "bfloat16"
-    assert config.fit_compute_dtype(get_profile("cpu"), capability=(7, 5)).compute_dtype == "float32"
+    assert config.fit_compute_dtype(get_profile("cpu"), capability=(7, 5), native_bf16=True).compute_dtype == "bfloat16"
+
+
+def test_a_cpu_without_native_bf16_computes_in_fp32(recwarn):
+    """bf16 autocast only where the CPU has it: elsewhere it is emulated and slower than fp32, so fp32, silently."""
+    from helpers.training.settings import TrainSettings
+
+    for name in ("ci", "cpu"):
+        fitted = config.fit_compute_dtype(get_profile(name), native_bf16=False)
+        assert fitted.compute_dtype == "float32" and fitted.name == name
+        assert TrainSettings.from_profile(fitted).sft_kwargs("x", "cpu")["bf16"] is False
+        native = config.fit_compute_dtype(get_profile(name), native_bf16=True)
+        assert native.compute_dtype == "bfloat16"
+        assert TrainSettings.from_profile(native).sft_kwargs("x", "cpu")["bf16"] is True
+    assert not [w for w in recwarn if "bf16" in str(w.message)]
+    assert isinstance(config.cpu_has_native_bf16(), bool)
 
 
 def test_detection_without_gpu_is_cpu(no_cuda):

@@ -145,13 +145,15 @@ def test_prefix_cache_gives_the_answers_of_the_plain_path():
 
     The real SmolLM2 (a random tiny model answers the same whatever the question once the prompt
     is long, so equality would prove nothing) on notebook 02's rules prompt, cut to ~200 tokens.
+    In fp32, where equality is exact: under bf16 autocast any change of shapes (a batch size, a
+    cached prefix) rounds differently, and here 2 of the 5 answers then differ after a few tokens.
     """
     from helpers.core.config import get_profile
     from helpers.core.models import load_causal_lm, load_tokenizer
     from helpers.prompting.generation import MIN_PREFIX_TOKENS, shared_prefix_length
     from helpers.prompting.prompts import guideline_rules
 
-    profile = get_profile("ci")
+    profile = get_profile("ci").replace(compute_dtype="float32")
     model, tok = load_causal_lm(profile), load_tokenizer(profile.model)
     rules = guideline_rules("extraction", "support")[:900]
     convs = [[{"role": "system", "content": rules}, {"role": "user", "content": q}] for q in QUESTIONS]
@@ -161,3 +163,25 @@ def test_prefix_cache_gives_the_answers_of_the_plain_path():
     plain = generate(model, tok, convs, max_new_tokens=12, batch_size=3, progress=False, prefix_cache=False)
     assert cached.texts == plain.texts and cached.new_tokens == plain.new_tokens
     assert len(set(cached.texts)) >= 3  # answers depend on the question, so equality means something
+
+
+def test_generation_computes_in_the_dtype_the_model_records(tiny):
+    """A model recorded as bf16 (the CPU profiles on a CPU with native bf16) generates under bf16
+    autocast over its fp32 weights; a model recorded as fp32 computes in fp32 (helpers.core.models)."""
+    import torch
+
+    from helpers.core.models import set_compute_dtype
+
+    model, tok = tiny
+    seen: list[torch.dtype] = []
+    hook = model.model.layers[0].self_attn.q_proj.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    try:
+        for dtype, expected in (("bfloat16", torch.bfloat16), ("float32", torch.float32)):
+            seen.clear()
+            set_compute_dtype(model, dtype)
+            out = generate(model, tok, CONVERSATIONS[:2], max_new_tokens=2, batch_size=2, progress=False)
+            assert len(out.texts) == 2 and seen and set(seen) == {expected}, dtype
+            assert next(model.parameters()).dtype == torch.float32  # the weights stay fp32
+    finally:
+        hook.remove()
+        set_compute_dtype(model, "bfloat16")

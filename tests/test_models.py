@@ -199,6 +199,20 @@ def test_load_causal_lm_passes_safe_settings(captured_load, tiny_profile):
     assert "quantization_config" not in kwargs and "device_map" not in kwargs
 
 
+def test_a_cpu_profile_loads_fp32_weights_and_records_its_compute_dtype(captured_load, tiny_profile):
+    """bf16 on a CPU is autocast over fp32 weights; the model records the dtype generation autocasts to."""
+    import torch
+
+    from helpers.core.models import weights_dtype
+
+    for dtype in ("bfloat16", "float32"):
+        captured_load.clear()
+        model = load_causal_lm(tiny_profile.replace(compute_dtype=dtype))
+        (_, kwargs), = captured_load
+        assert kwargs["dtype"] == torch.float32 and model.course_compute_dtype == dtype
+    assert weights_dtype(tiny_profile.replace(device="cuda", compute_dtype="bfloat16")) == "bfloat16"
+
+
 def test_load_causal_lm_nf4_on_cuda_uses_the_qlora_recipe(captured_load, tiny_profile):
     import torch
 

@@ -126,7 +126,8 @@ def test_library_configs_follow_the_settings():
     cpu = TrainSettings.from_profile(get_profile("cpu"))
     assert cpu.bnb_config() is None
     sft = cpu.sft_config("/tmp/x", "cpu")
-    assert sft.completion_only_loss and sft.packing and not sft.bf16 and sft.use_cpu
+    assert sft.completion_only_loss and sft.packing and sft.bf16 and sft.use_cpu  # bf16 autocast on fp32 weights
+    assert not cpu.replace(compute_dtype="float32").sft_config("/tmp/x", "cpu").bf16
     assert sft.max_length == cpu.max_seq_len and sft.learning_rate == cpu.learning_rate
     assert sft.gradient_checkpointing is False and sft.optim == "adamw_torch"
     gpu = s.sft_kwargs("/tmp/x", "cuda")  # an SFTConfig with bf16 cannot be built without a GPU
@@ -169,6 +170,35 @@ def test_fp16_compute_trains_fp32_adapters(tmp_path, tiny_model_dir, smol_tokeni
     trainer = make_trainer(model, smol_tokenizer, support_rows(4), None, s, tmp_path, device="cpu")
     dtypes = {str(p.dtype) for p in trainer.model.parameters() if p.requires_grad}
     assert dtypes == {f"torch.{expected}"}
+
+
+def test_the_model_loss_on_a_cpu_is_trls_loss(tmp_path, smol_tokenizer):
+    """On a CPU the trainer uses the model's own loss instead of TRL's fused LM head: the same
+    answer-only loss on the same packed batch (real SmolLM2, so the numbers mean something)."""
+    import torch
+    from trl import SFTTrainer
+
+    from conftest import support_rows
+    from helpers.core.config import get_profile
+    from helpers.core.models import load_causal_lm
+    from helpers.training.trainer import make_trainer, trainer_class
+
+    profile = get_profile("ci").replace(compute_dtype="float32")
+    s = TrainSettings.from_profile(profile, max_steps=1)
+    assert trainer_class(s, "cuda") is SFTTrainer
+    cpu_class = trainer_class(s, "cpu")
+    assert cpu_class is not SFTTrainer and issubclass(cpu_class, SFTTrainer)
+    assert trainer_class(s.replace(fused_lm_head=False), "cuda") is not SFTTrainer
+    trainer = make_trainer(load_causal_lm(profile), smol_tokenizer, support_rows(6), None, s, tmp_path, device="cpu")
+    assert type(trainer) is not SFTTrainer
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert (batch["labels"] == -100).any() and (batch["labels"] != -100).any()  # answer-only labels
+    trainer.model.eval()
+    with torch.no_grad():
+        own = trainer.compute_loss(trainer.model, dict(batch))
+        fused = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+    assert float(own) == pytest.approx(float(fused), abs=1e-4)
+    assert float(own) > 0.1  # a real loss, not a zero from an all-masked batch
 
 
 def test_alpha_default_is_twice_rank():

@@ -33,7 +33,7 @@ class Profile:
     model: str  # key in helpers.core.models.MODELS
     device: str  # "cpu" or "cuda"
     quantization: str  # "none" (fp32/bf16 LoRA) or "nf4" (QLoRA)
-    compute_dtype: str  # "float32" or "bfloat16"
+    compute_dtype: str  # "float32" or "bfloat16" (on a CPU: bf16 autocast over fp32 weights)
     # training (batch_size counts packed rows of up to max_seq_len tokens, several examples each)
     train_rows: int | None  # None = the whole training file
     max_steps: int  # -1 = use epochs
@@ -103,7 +103,7 @@ _GPU: dict[str, Any] = dict(
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=48, max_steps=4, batch_size=1, grad_accum=1,
+        compute_dtype="bfloat16", train_rows=48, max_steps=4, batch_size=1, grad_accum=1,
         max_seq_len=512, learning_rate=3e-4, gradient_checkpointing=False, save_steps=2,
         eval_steps=2, eval_rows=4, golden_rows=4, gen_batch_size=4, max_new_tokens=64,
         experiment_clean_rows=24, experiment_noisy_rows=96, experiment_steps=2,
@@ -118,11 +118,11 @@ PROFILES: dict[str, Profile] = {
     # rows a few steps (256 SMS messages are 13, too few to learn spam: guide/your_own_data.md).
     # 40 eval rows, 30 production rows, a two-point curve in notebook 05. Its arms keep 40 steps: at 30 the
     # arms were still learning the format (clean 0.605, noisy 0.590, interval across zero).
-    # bf16 autocast would cut a step 2.28x and a prefill 2.09x on a CPU with native bf16
-    # (benchmarks/bench_cpu_dtype.py) but slow a CPU without it, so fp32 stays.
+    # Weights stay fp32 on a CPU; "bfloat16" is autocast, on a CPU with native bf16 only
+    # (fit_compute_dtype falls back to fp32 elsewhere): benchmarks/bench_cpu_dtype.py measures both.
     "cpu": Profile(
         name="cpu", model="smollm2-135m", device="cpu", quantization="none",
-        compute_dtype="float32", train_rows=256, max_steps=44, batch_size=2, grad_accum=1,
+        compute_dtype="bfloat16", train_rows=256, max_steps=44, batch_size=2, grad_accum=1,
         max_seq_len=512, learning_rate=1e-3, gradient_checkpointing=False, save_steps=20,
         eval_steps=20, eval_rows=40, golden_rows=None, gen_batch_size=10, max_new_tokens=80,
         experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=40,
@@ -206,12 +206,35 @@ def compute_dtype_for(wanted: str, capability: tuple[int, int] | None) -> str:
     return "float16"
 
 
-def fit_compute_dtype(profile: Profile, capability: tuple[int, int] | None = None) -> Profile:
-    """The profile with fp16 compute on a CUDA GPU without bf16, and one warning line saying so (00_setup).
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), as oneDNN reports it (00_setup).
 
-    ``capability`` defaults to the visible GPU's; every later step (model load, the 4-bit config,
-    ``SFTConfig(fp16=True)``) reads the profile's ``compute_dtype``, so the fallback is real.
+    On such a CPU bf16 autocast trains a step 2.0x, prefills 2.2x and generates 1.5x faster than fp32
+    (``benchmarks/bench_cpu_dtype.py``); on one without it, bf16 is emulated and slower than fp32.
     """
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
+def fit_compute_dtype(profile: Profile, capability: tuple[int, int] | None = None,
+                      native_bf16: bool | None = None) -> Profile:
+    """The profile with the compute dtype this machine runs well (00_setup).
+
+    On a CUDA GPU without bf16: fp16, with one warning line. On a CPU without native bf16
+    (:func:`cpu_has_native_bf16`): fp32, silently, since that is the faster choice there.
+    ``capability`` defaults to the visible GPU's and ``native_bf16`` to this CPU's; every later
+    step (model load, the 4-bit config, ``SFTConfig(bf16=...)``, generation's autocast) reads the
+    profile's ``compute_dtype``, so the fallback is real.
+    """
+    if profile.device == "cpu":
+        if profile.compute_dtype != "bfloat16":
+            return profile
+        native = cpu_has_native_bf16() if native_bf16 is None else native_bf16
+        return profile if native else profile.replace(compute_dtype="float32")
     if profile.device != "cuda":
         return profile
     if capability is None:

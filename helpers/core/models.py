@@ -235,7 +235,7 @@ _PROFILE_PLACEMENT = object()  # load_causal_lm's default: GPU 0 for a cuda prof
 
 def load_causal_lm(profile: Profile, quantization: str | None = None, device_map: Any = _PROFILE_PLACEMENT,
                    quant_storage: str | None = None) -> Any:
-    """The profile's base model: NF4 on CUDA, fp32 on CPU unless 4-bit is asked for (00_setup, 03).
+    """The profile's base model: NF4 on CUDA, fp32 weights on CPU unless 4-bit is asked for (00_setup, 03).
 
     ``quantization`` overrides the profile ("none" or "nf4"); NF4 on a CPU works but is slow.
     ``device_map`` overrides the placement (one process per GPU under DDP: ``{"": local_rank}``;
@@ -249,10 +249,10 @@ def load_causal_lm(profile: Profile, quantization: str | None = None, device_map
     kwargs: dict[str, Any] = dict(
         trust_remote_code=False,
         use_safetensors=True,
-        dtype=getattr(torch, profile.compute_dtype),
+        dtype=getattr(torch, weights_dtype(profile)),
     )
     if quant == "nf4":
-        kwargs["quantization_config"] = bnb_config(profile.compute_dtype, quant_storage)
+        kwargs["quantization_config"] = bnb_config(weights_dtype(profile), quant_storage)
     if device_map is _PROFILE_PLACEMENT:
         device_map = {"": 0} if profile.device == "cuda" else None
     if device_map is not None:
@@ -261,7 +261,43 @@ def load_causal_lm(profile: Profile, quantization: str | None = None, device_map
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     model.config.use_cache = True
     model.load_seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
+    return set_compute_dtype(model, profile.compute_dtype)
+
+
+def weights_dtype(profile: Profile) -> str:
+    """The dtype weights are loaded in: the compute dtype on a GPU, fp32 on a CPU (00_setup).
+
+    On a CPU, bf16 compute is autocast over fp32 weights (:func:`compute_autocast`): plain bf16
+    weights are far slower there, and fp32 weights keep the merge and the export exact.
+    """
+    return profile.compute_dtype if profile.device == "cuda" else "float32"
+
+
+def set_compute_dtype(model: Any, compute_dtype: str) -> Any:
+    """Record the dtype ``model`` computes in, which :func:`compute_autocast` reads (00_setup).
+
+    :func:`load_causal_lm` records the profile's; a model loaded another way (the merged folder,
+    a GGUF file in notebook 06) is given it with this call. A peft wrapper reads it through.
+    """
+    model.course_compute_dtype = compute_dtype  # type: ignore[attr-defined]
     return model
+
+
+def compute_autocast(model: Any) -> Any:
+    """The autocast context generation runs in: bf16 autocast on a CPU when the model computes in bf16 (02).
+
+    A no-op on a GPU (the weights already are in the compute dtype) and for fp32 models.
+    Training gets the same autocast from ``SFTConfig(bf16=True)`` (helpers.training.settings).
+    """
+    import contextlib
+
+    import torch
+
+    dtype = getattr(model, "course_compute_dtype", "float32")
+    device = next(model.parameters()).device
+    if device.type == "cuda" or dtype != "bfloat16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 class Embedder:

@@ -113,6 +113,18 @@ class Export:
         return generate(model, tokenizer, self.conversations, max_new_tokens=answer_tokens(self.profile, self.view),
                         batch_size=self.profile.gen_batch_size, progress=False)
 
+    def _load(self, folder: Path, **kwargs: Any) -> Any:
+        """An exported model loaded with plain ``from_pretrained``, in the profile's dtypes, as the adapter ran."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from helpers.core.models import set_compute_dtype, weights_dtype
+
+        if self.profile.device == "cuda":
+            kwargs["device_map"] = {"": 0}
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, weights_dtype(self.profile)), **kwargs)
+        return set_compute_dtype(model, self.profile.compute_dtype)
+
     def _score(self, name: str, gen: Any) -> dict[str, Any]:
         """Agreement with the adapter and the golden metric of one artefact's answers."""
         from helpers.evaluation.metrics import score
@@ -142,9 +154,8 @@ class Export:
         return out
 
     def merge(self) -> dict[str, Any]:
-        """Merge in compute precision, save, reload with plain from_pretrained and compare (06_ship_it)."""
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """Merge in the weights' precision, save, reload with plain from_pretrained and compare (06_ship_it)."""
+        from transformers import AutoTokenizer
 
         from helpers.export.merge import merge_adapter
 
@@ -156,10 +167,7 @@ class Export:
         except OSError as exc:
             raise _disk_error(exc, self.run) from None
         self.report["merged"] = {"bytes": result.bytes, "dtype": result.dtype, "merge_s": result.seconds}
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, self.profile.compute_dtype), "use_safetensors": True}
-        if self.profile.device == "cuda":
-            kwargs["device_map"] = {"": 0}
-        model = AutoModelForCausalLM.from_pretrained(str(result.path), **kwargs)
+        model = self._load(result.path, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(str(result.path))
         out = self._score("merged", self._generate(model, tokenizer))
         self.check["merged_agreement"] = out["agreement"]
@@ -168,8 +176,7 @@ class Export:
 
     def gguf(self, quant: str = "f16") -> dict[str, Any]:
         """Write the merged model as GGUF, read it back with transformers' GGUF loader, compare (06_ship_it)."""
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         from helpers.export.gguf import write_gguf
 
@@ -181,10 +188,7 @@ class Export:
             info = write_gguf(merged, self.folder / f"model-{quant}.gguf", quant, name=f"{self.run.name}-{quant}")
         except OSError as exc:
             raise _disk_error(exc, self.run) from None
-        kwargs: dict[str, Any] = {"gguf_file": info.path.name, "dtype": getattr(torch, self.profile.compute_dtype)}
-        if self.profile.device == "cuda":
-            kwargs["device_map"] = {"": 0}
-        model = AutoModelForCausalLM.from_pretrained(str(self.folder), **kwargs)
+        model = self._load(self.folder, gguf_file=info.path.name)
         out = self._score(f"gguf_{quant}", self._generate(model, AutoTokenizer.from_pretrained(str(merged))))
         out["vs_merged"] = round(agreement(self.texts["merged"], self.texts[f"gguf_{quant}"]), 4)
         self.report[f"gguf_{quant}"].update(bytes=info.bytes, write_s=info.seconds, vs_merged=out["vs_merged"])
@@ -210,7 +214,10 @@ class Export:
 
         if not (self.folder / "merged" / "config.json").exists():
             self.merge()
-        return LocalServer(self.folder / "merged", port=port, device=self.profile.device, dtype=self.profile.compute_dtype)
+        from helpers.core.models import weights_dtype
+
+        # transformers serve has no autocast: on a CPU it serves the fp32 weights (guide/06_ship_it.md)
+        return LocalServer(self.folder / "merged", port=port, device=self.profile.device, dtype=weights_dtype(self.profile))
 
     def serve(self, port: int = 0, server: Any = None) -> dict[str, Any]:
         """Score golden through the server with evaluate_stage; starts and stops one unless given (06_ship_it)."""

@@ -112,7 +112,7 @@ def merge_adapter(profile: Profile, adapter_dir: str | Path, target: str | Path)
     On a GPU profile the adapter was trained on the NF4 base; the merge uses the same base in
     bf16 on CUDA. The folder loads with plain ``AutoModelForCausalLM.from_pretrained(target)``.
     """
-    from helpers.core.models import load_causal_lm, local_model_path
+    from helpers.core.models import load_causal_lm, local_model_path, weights_dtype
 
     t0 = time.perf_counter()
     adapter_dir = check_adapter(adapter_dir)
@@ -126,7 +126,7 @@ def merge_adapter(profile: Profile, adapter_dir: str | Path, target: str | Path)
         ) from None
     tokenizer = serving_tokenizer(adapter_dir, local_model_path(profile.model))
     path = save_merged(merged, tokenizer, Path(target))
-    return MergeResult(path, round(time.perf_counter() - t0, 2), folder_bytes(path), profile.compute_dtype)
+    return MergeResult(path, round(time.perf_counter() - t0, 2), folder_bytes(path), weights_dtype(profile))
 
 
 def merge_for_serving(base_model_fp: Any, adapter_dir: Path, target: Path) -> Path:

@@ -80,6 +80,10 @@ class TrainSettings:
     scheduler: str = "linear"
     packing: bool = True  # TRL's best-fit-decreasing packing of whole examples (padding-free)
     liger: bool = True  # TRL's use_liger_kernel (CUDA only; ignored on a CPU)
+    # TRL's fused LM head (CUDA only): on a CPU it scores every position, prompt tokens too, in fp32
+    # tiles, and a step took 1.9x as long as with the model's own loss (benchmarks/bench_cpu_dtype.py),
+    # so a CPU always uses the model's loss (helpers.training.trainer.trainer_class)
+    fused_lm_head: bool = True
     optim: str = "auto"  # "auto": paged 8-bit AdamW for a 4-bit base on CUDA, else torch AdamW
     # --- the course's switches on top of TRL (measured in benchmarks/bench_qlora.py)
     fixed_shape_rows: bool = True  # packed rows of max_seq_len each, one batch shape (see collate.py)
@@ -195,7 +199,7 @@ class TrainSettings:
             gradient_checkpointing=every_layer,
             gradient_checkpointing_kwargs={"use_reentrant": self.use_reentrant} if every_layer else None,
             use_liger_kernel=self.liger and cuda,
-            bf16=cuda and self.compute_dtype == "bfloat16",
+            bf16=self.compute_dtype == "bfloat16",  # on a CPU: autocast over the fp32 weights
             fp16=cuda and self.compute_dtype == "float16",
             logging_steps=1,
             eval_strategy="steps" if with_eval else "no",

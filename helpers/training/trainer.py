@@ -99,6 +99,34 @@ def set_layer_checkpointing(model: Any, every_n_layers: int) -> None:
     model.config.use_cache = False
 
 
+def trainer_class(s: TrainSettings, device: str) -> type:
+    """``trl.SFTTrainer``, or on a CPU its subclass with the model's own loss (03_qlora_training).
+
+    TRL's fused LM head (``SFTTrainer.compute_loss``) computes the log-probabilities, entropy and
+    token accuracy in tiles; on CUDA it scores only the answer tokens, but on a CPU every position,
+    in fp32 under bf16 autocast too. There the model's own loss (transformers'
+    ``Trainer.compute_loss``, the same answer-only labels, the same loss to 4 decimals) took a
+    step 9.2 s against 17.9 s in fp32, and 4.5 s under bf16 autocast (medians,
+    ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``). The logs then lack
+    TRL's ``entropy`` and ``mean_token_accuracy``, which the course does not read.
+    """
+    from trl import SFTTrainer
+
+    if s.fused_lm_head and device == "cuda":
+        return SFTTrainer
+    from transformers import Trainer
+
+    class ModelLossSFTTrainer(SFTTrainer):
+        """``SFTTrainer`` whose loss is the model's own (``Trainer.compute_loss``), for a CPU."""
+
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return ModelLossSFTTrainer
+
+
 def make_trainer(
     model: Any, tokenizer: Any, train_data: Sequence[dict[str, Any]] | Any, eval_data: Sequence[dict[str, Any]] | Any | None,
     s: TrainSettings, output_dir: Path, device: str = "cpu", on_log: LogListener | None = None,
@@ -113,7 +141,6 @@ def make_trainer(
     """
     from peft import PeftModel
     from transformers import set_seed
-    from trl import SFTTrainer
 
     set_seed(s.seed)  # the adapter's random init is part of the run: make it reproducible
     config = config or finetune_config()
@@ -125,7 +152,7 @@ def make_trainer(
     if s.gradient_checkpointing and s.checkpoint_every > 1:
         set_layer_checkpointing(model, s.checkpoint_every)
     tokenizer.padding_side = "left"  # for generation after training; TRL pads training batches itself
-    trainer = SFTTrainer(
+    trainer = trainer_class(s, device)(
         model=model, args=s.sft_config(output_dir, device, with_eval=eval_ds is not None),
         train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         peft_config=None if isinstance(model, PeftModel) else s.lora_config(),
