@@ -9,7 +9,8 @@ CPU (:func:`helpers.training.trainer.trainer_class`)? Everything goes through th
 functions: :func:`helpers.training.trainer.make_trainer` on the first 256 support rows with the
 ``cpu`` profile's settings (LoRA r 16 all-linear, 2 packed rows of 512 tokens a step), and
 :func:`helpers.prompting.generation.generate` on 10 eval rows (the fine-tuning prompt, 80 new
-tokens, one batch), and one prefill of 10 x 1,400 random tokens (notebook 02's longest rung). Each training arm runs ``--steps`` steps after one warm-up step (the first
+tokens, one batch; bf16 on a bf16 copy of the weights, as generate runs it, and under autocast,
+the alternative), and one prefill of 10 x 1,400 random tokens (notebook 02's longest rung). Each training arm runs ``--steps`` steps after one warm-up step (the first
 step also builds the optimizer and oneDNN's kernels) and reports the median of the rest.
 """
 
@@ -69,7 +70,7 @@ def main() -> int:
     import torch
 
     from helpers.core.config import cpu_has_native_bf16, get_profile
-    from helpers.core.models import compute_autocast, load_causal_lm, load_tokenizer, set_compute_dtype
+    from helpers.core.models import inference_model, load_causal_lm, load_tokenizer, set_compute_dtype
     from helpers.data.loading import load_split
     from helpers.prompting.generation import generate
     from helpers.prompting.prompts import build_conversations, finetune_config
@@ -87,22 +88,34 @@ def main() -> int:
     model = load_causal_lm(profile.replace(compute_dtype="float32"))
     conversations = build_conversations(load_split("eval", "support", limit=10), finetune_config())
     for dtype in ("float32", "bfloat16", "float32", "bfloat16"):  # twice each, interleaved
-        set_compute_dtype(model, dtype)
+        set_compute_dtype(model, dtype)  # bfloat16: generate runs on a bf16 copy (inference_model)
         gen = generate(model, tokenizer, conversations, max_new_tokens=80, batch_size=10, progress=False)
         out["generate"].setdefault(dtype, []).append(round(gen.seconds, 2))
         print("generate", dtype, round(gen.seconds, 2), flush=True)
+    set_compute_dtype(model, "float32")
+    for _ in range(2):  # the alternative generate does not take: bf16 autocast over the fp32 weights
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            gen = generate(model, tokenizer, conversations, max_new_tokens=80, batch_size=10, progress=False)
+        out["generate"].setdefault("bf16_autocast", []).append(round(gen.seconds, 2))
+        print("generate bf16 autocast", round(gen.seconds, 2), flush=True)
     prompts = torch.randint(0, model.config.vocab_size, (10, 1400))  # notebook 02's rung-5 batch, prefill only
     for dtype in ("float32", "bfloat16"):
         set_compute_dtype(model, dtype)
-        with torch.inference_mode(), compute_autocast(model):
+        runner = inference_model(model)
+        with torch.inference_mode():
             t0 = time.perf_counter()
-            model(input_ids=prompts)
+            runner(input_ids=prompts)
             out[f"prefill_10x1400_s_{dtype}"] = round(time.perf_counter() - t0, 1)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):  # what generate avoids
+        t0 = time.perf_counter()
+        model(input_ids=prompts)
+        out["prefill_10x1400_s_bf16_autocast"] = round(time.perf_counter() - t0, 1)
     out["prefill_speedup_bf16"] = round(out["prefill_10x1400_s_float32"] / out["prefill_10x1400_s_bfloat16"], 2)
     t = out["train"]
     out["train_speedup_model_loss_fp32"] = round(t["fp32_fused_head"]["median_step_s"] / t["fp32_model_loss"]["median_step_s"], 2)
     out["train_speedup_bf16_model_loss"] = round(t["fp32_fused_head"]["median_step_s"] / t["bf16_model_loss"]["median_step_s"], 2)
     out["generate_speedup_bf16"] = round(min(out["generate"]["float32"]) / min(out["generate"]["bfloat16"]), 2)
+    out["generate_speedup_bf16_autocast"] = round(min(out["generate"]["float32"]) / min(out["generate"]["bf16_autocast"]), 2)
     print(json.dumps(out, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

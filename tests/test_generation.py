@@ -145,7 +145,7 @@ def test_prefix_cache_gives_the_answers_of_the_plain_path():
 
     The real SmolLM2 (a random tiny model answers the same whatever the question once the prompt
     is long, so equality would prove nothing) on notebook 02's rules prompt, cut to ~200 tokens.
-    In fp32, where equality is exact: under bf16 autocast any change of shapes (a batch size, a
+    In fp32, where equality is exact: in bf16 any change of shapes (a batch size, a
     cached prefix) rounds differently, and here 2 of the 5 answers then differ after a few tokens.
     """
     from helpers.core.config import get_profile
@@ -166,11 +166,11 @@ def test_prefix_cache_gives_the_answers_of_the_plain_path():
 
 
 def test_generation_computes_in_the_dtype_the_model_records(tiny):
-    """A model recorded as bf16 (the CPU profiles on a CPU with native bf16) generates under bf16
-    autocast over its fp32 weights; a model recorded as fp32 computes in fp32 (helpers.core.models)."""
+    """A model recorded as bf16 (the CPU profiles on a CPU with native bf16) generates on a bf16 copy
+    of its weights and keeps its own fp32 weights; a model recorded as fp32 computes in fp32."""
     import torch
 
-    from helpers.core.models import set_compute_dtype
+    from helpers.core.models import inference_model, set_compute_dtype
 
     model, tok = tiny
     seen: list[torch.dtype] = []
@@ -181,7 +181,8 @@ def test_generation_computes_in_the_dtype_the_model_records(tiny):
             set_compute_dtype(model, dtype)
             out = generate(model, tok, CONVERSATIONS[:2], max_new_tokens=2, batch_size=2, progress=False)
             assert len(out.texts) == 2 and seen and set(seen) == {expected}, dtype
-            assert next(model.parameters()).dtype == torch.float32  # the weights stay fp32
+            assert {p.dtype for p in model.parameters()} == {torch.float32}  # the caller's weights are untouched
+            assert (inference_model(model) is model) == (dtype == "float32")
     finally:
         hook.remove()
         set_compute_dtype(model, "bfloat16")

@@ -33,7 +33,7 @@ class Profile:
     model: str  # key in helpers.core.models.MODELS
     device: str  # "cpu" or "cuda"
     quantization: str  # "none" (fp32/bf16 LoRA) or "nf4" (QLoRA)
-    compute_dtype: str  # "float32" or "bfloat16" (on a CPU: bf16 autocast over fp32 weights)
+    compute_dtype: str  # "float32" or "bfloat16" (on a CPU: fp32 weights, bf16 training autocast and generation copy)
     # training (batch_size counts packed rows of up to max_seq_len tokens, several examples each)
     train_rows: int | None  # None = the whole training file
     max_steps: int  # -1 = use epochs
@@ -118,7 +118,7 @@ PROFILES: dict[str, Profile] = {
     # rows a few steps (256 SMS messages are 13, too few to learn spam: guide/your_own_data.md).
     # 40 eval rows, 30 production rows, a two-point curve in notebook 05. Its arms keep 40 steps: at 30 the
     # arms were still learning the format (clean 0.605, noisy 0.590, interval across zero).
-    # Weights stay fp32 on a CPU; "bfloat16" is autocast, on a CPU with native bf16 only
+    # Weights stay fp32 on a CPU; "bfloat16" trains in autocast and generates on a bf16 copy, on a CPU with native bf16 only
     # (fit_compute_dtype falls back to fp32 elsewhere): benchmarks/bench_cpu_dtype.py measures both.
     "cpu": Profile(
         name="cpu", model="smollm2-135m", device="cpu", quantization="none",
@@ -210,7 +210,7 @@ def compute_dtype_for(wanted: str, capability: tuple[int, int] | None) -> str:
 def cpu_has_native_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX), as oneDNN reports it (00_setup).
 
-    On such a CPU bf16 autocast trains a step 2.0x, prefills 2.2x and generates 1.5x faster than fp32
+    On such a CPU bf16 trains a step 1.5x, prefills 2.2x and generates 2.0x faster than fp32
     (``benchmarks/bench_cpu_dtype.py``); on one without it, bf16 is emulated and slower than fp32.
     """
     import torch
@@ -228,7 +228,7 @@ def fit_compute_dtype(profile: Profile, capability: tuple[int, int] | None = Non
     On a CUDA GPU without bf16: fp16, with one warning line. On a CPU without native bf16
     (:func:`cpu_has_native_bf16`): fp32, silently, since that is the faster choice there.
     ``capability`` defaults to the visible GPU's and ``native_bf16`` to this CPU's; every later
-    step (model load, the 4-bit config, ``SFTConfig(bf16=...)``, generation's autocast) reads the
+    step (model load, the 4-bit config, ``SFTConfig(bf16=...)``, generation's bf16 copy) reads the
     profile's ``compute_dtype``, so the fallback is real.
     """
     if profile.device == "cpu":

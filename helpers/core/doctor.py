@@ -109,6 +109,29 @@ def compute_dtype_check(wanted: str, capability: tuple[int, int] | None, gpu: st
                  f"(slower than bf16 on newer cards; lower learning_rate if the loss turns nan)")
 
 
+def cpu_dtype_check(wanted: str, native_bf16: bool) -> Check:
+    """Does a CPU profile compute in bf16 autocast here, or in fp32? (00_setup)
+
+    The decision is :func:`helpers.core.config.fit_compute_dtype`, the one ``load_profile`` applies.
+    """
+    if wanted != "bfloat16":
+        return Check("cpu compute dtype", True, f"the profile computes in {wanted}")
+    if native_bf16:
+        return Check("cpu compute dtype", True, "this CPU has native bf16: bf16 autocast over fp32 weights "
+                     "(faster than fp32 here: benchmarks/bench_cpu_dtype.py)")
+    return Check("cpu compute dtype", True, "this CPU has no native bf16: the course computes in float32 "
+                 "(emulated bf16 would be slower)")
+
+
+def check_cpu(profile: Profile) -> list[Check]:
+    """The compute dtype of a CPU profile on this CPU; nothing for a GPU profile (00_setup)."""
+    from helpers.core.config import cpu_has_native_bf16
+
+    if profile.device == "cuda":
+        return []
+    return [cpu_dtype_check(profile.compute_dtype, cpu_has_native_bf16())]
+
+
 def gpu_memory_check(profile_name: str, need_gib: float | None, free_gib: float, total_gib: float) -> Check:
     """Free GPU memory against the profile's preflight estimate, with the profile that fits (00_setup)."""
     from helpers.training.card_fit import memory_budget_gib, pick_profile_name
@@ -217,7 +240,7 @@ def run_doctor(profile_model: str | None = None) -> list[Check]:
     checks = [check_python(), check_torch()]
     profile = load_profile(check_hardware=False)
     if checks[-1].ok:
-        checks += [check_cuda(), check_bnb_4bit(), *check_gpu(profile)]
+        checks += [check_cuda(), check_bnb_4bit(), *check_gpu(profile), *check_cpu(profile)]
     model = profile_model or profile.model
     checks += [check_disk(), *check_models(model), check_versions()]
     return checks

@@ -267,14 +267,14 @@ def load_causal_lm(profile: Profile, quantization: str | None = None, device_map
 def weights_dtype(profile: Profile) -> str:
     """The dtype weights are loaded in: the compute dtype on a GPU, fp32 on a CPU (00_setup).
 
-    On a CPU, bf16 compute is autocast over fp32 weights (:func:`compute_autocast`): plain bf16
-    weights are far slower there, and fp32 weights keep the merge and the export exact.
+    On a CPU, bf16 training is autocast over fp32 weights (fp32 master weights for the optimizer,
+    and an exact merge and export); generation runs on a bf16 copy (:func:`inference_model`).
     """
     return profile.compute_dtype if profile.device == "cuda" else "float32"
 
 
 def set_compute_dtype(model: Any, compute_dtype: str) -> Any:
-    """Record the dtype ``model`` computes in, which :func:`compute_autocast` reads (00_setup).
+    """Record the dtype ``model`` computes in, which :func:`inference_model` reads (00_setup).
 
     :func:`load_causal_lm` records the profile's; a model loaded another way (the merged folder,
     a GGUF file in notebook 06) is given it with this call. A peft wrapper reads it through.
@@ -283,21 +283,25 @@ def set_compute_dtype(model: Any, compute_dtype: str) -> Any:
     return model
 
 
-def compute_autocast(model: Any) -> Any:
-    """The autocast context generation runs in: bf16 autocast on a CPU when the model computes in bf16 (02).
+def inference_model(model: Any) -> Any:
+    """The model generation runs on: a bf16 copy on a CPU when the model computes in bf16 (02_prompting_baseline).
 
-    A no-op on a GPU (the weights already are in the compute dtype) and for fp32 models.
-    Training gets the same autocast from ``SFTConfig(bf16=True)`` (helpers.training.settings).
+    Training autocasts (``SFTConfig(bf16=True)``); generation would autocast too, but autocast
+    casts every frozen fp32 weight again at every new token, so a bf16 copy of the weights,
+    made once a call, answers faster (``benchmarks/bench_cpu_dtype.py``: 10 rows of 80 new tokens).
+    The copy costs the bf16 size in memory (270 MB for SmolLM2-135M) while it lives. A GPU model,
+    and an fp32 one, is returned as it is; the caller's model is never changed.
     """
-    import contextlib
+    import copy
 
     import torch
 
-    dtype = getattr(model, "course_compute_dtype", "float32")
-    device = next(model.parameters()).device
-    if device.type == "cuda" or dtype != "bfloat16":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    param = next(model.parameters())
+    if param.device.type == "cuda" or getattr(model, "course_compute_dtype", "float32") != "bfloat16":
+        return model
+    if param.dtype == torch.bfloat16:
+        return model
+    return copy.deepcopy(model).to(torch.bfloat16).eval()
 
 
 class Embedder:

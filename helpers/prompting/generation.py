@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from helpers.core.models import compute_autocast
+from helpers.core.models import inference_model
 
 Messages = list[dict[str, str]]
 
@@ -114,8 +114,8 @@ def generate(
     Returns texts in the input order. ``per_example=True`` forces batches of one.
     ``prefix_cache`` computes the opening all prompts share once (module docstring); in fp32 the
     answers are those of the plain path (``tests/test_generation.py`` checks it on the real model);
-    under bf16 autocast (:func:`helpers.core.models.compute_autocast`) a cached prefix, like any
-    other batch shape, rounds differently and can change a few answers.
+    in bf16 (a bf16 copy of the weights, :func:`helpers.core.models.inference_model`) a cached
+    prefix, like any other batch shape, rounds differently and can change a few answers.
     """
     import torch
 
@@ -144,35 +144,35 @@ def generate(
     prefix_len = shared_prefix_length(token_ids) if prefix_cache else 0
     cache = None
     try:
-        with compute_autocast(model):
-            if prefix_len >= MIN_PREFIX_TOKENS:
-                with torch.inference_mode():
-                    prefix = torch.tensor([token_ids[0][:prefix_len]], device=device)
-                    cache = model(input_ids=prefix, use_cache=True).cache
-            else:
-                prefix_len = 0
-            for b, idx in enumerate(iterator):
-                t0 = time.perf_counter()
-                input_ids, mask = _batch_inputs([token_ids[i] for i in idx], prefix_len, tokenizer.pad_token_id, torch)
-                extra: dict[str, Any] = {}
-                if cache is not None:
-                    extra["cache"] = copy.deepcopy(cache)
-                    extra["cache"].batch_repeat_interleave(len(idx))
-                with torch.inference_mode():
-                    out = model.generate(
-                        input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-                        do_sample=False, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, **extra,
-                    )
-                new = out[:, input_ids.shape[1] :]
-                dt = time.perf_counter() - t0
-                for row, i in enumerate(idx):
-                    tokens = new[row].tolist()
-                    cut = next((j for j, t in enumerate(tokens) if t in stops), len(tokens))
-                    n_new[i] = cut + (1 if cut < len(tokens) else 0)
-                    texts[i] = tokenizer.decode(tokens[:cut], skip_special_tokens=True).strip()
-                    lat[i] = dt / len(idx)
-                if on_batch:
-                    on_batch(b + 1, len(batches))
+        runner = inference_model(model)  # a bf16 copy when the model computes in bf16 on a CPU
+        if prefix_len >= MIN_PREFIX_TOKENS:
+            with torch.inference_mode():
+                prefix = torch.tensor([token_ids[0][:prefix_len]], device=device)
+                cache = runner(input_ids=prefix, use_cache=True).cache
+        else:
+            prefix_len = 0
+        for b, idx in enumerate(iterator):
+            t0 = time.perf_counter()
+            input_ids, mask = _batch_inputs([token_ids[i] for i in idx], prefix_len, tokenizer.pad_token_id, torch)
+            extra: dict[str, Any] = {}
+            if cache is not None:
+                extra["cache"] = copy.deepcopy(cache)
+                extra["cache"].batch_repeat_interleave(len(idx))
+            with torch.inference_mode():
+                out = runner.generate(
+                    input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                    do_sample=False, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, **extra,
+                )
+            new = out[:, input_ids.shape[1] :]
+            dt = time.perf_counter() - t0
+            for row, i in enumerate(idx):
+                tokens = new[row].tolist()
+                cut = next((j for j, t in enumerate(tokens) if t in stops), len(tokens))
+                n_new[i] = cut + (1 if cut < len(tokens) else 0)
+                texts[i] = tokenizer.decode(tokens[:cut], skip_special_tokens=True).strip()
+                lat[i] = dt / len(idx)
+            if on_batch:
+                on_batch(b + 1, len(batches))
     finally:
         if was_training:
             model.train()

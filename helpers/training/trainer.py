@@ -106,8 +106,8 @@ def trainer_class(s: TrainSettings, device: str) -> type:
     token accuracy in tiles; on CUDA it scores only the answer tokens, but on a CPU every position,
     in fp32 under bf16 autocast too. There the model's own loss (transformers'
     ``Trainer.compute_loss``, the same answer-only labels, the same loss to 4 decimals) took a
-    step 9.2 s against 17.9 s in fp32, and 4.5 s under bf16 autocast (medians,
-    ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``). The logs then lack
+    step 9.3 s against 13.6 s in fp32, and 6.4 s under bf16 autocast (medians of 4 steps,
+    ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``; another run of it gave 9.2, 17.9 and 4.5 s). The logs then lack
     TRL's ``entropy`` and ``mean_token_accuracy``, which the course does not read.
     """
     from trl import SFTTrainer
