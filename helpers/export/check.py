@@ -214,10 +214,8 @@ class Export:
 
         if not (self.folder / "merged" / "config.json").exists():
             self.merge()
-        from helpers.core.models import weights_dtype
-
-        # transformers serve has no autocast: on a CPU it serves the fp32 weights (guide/06_ship_it.md)
-        return LocalServer(self.folder / "merged", port=port, device=self.profile.device, dtype=weights_dtype(self.profile))
+        # in the compute dtype: the weights generation answers with (a bf16 copy on a CPU that computes in bf16)
+        return LocalServer(self.folder / "merged", port=port, device=self.profile.device, dtype=self.profile.compute_dtype)
 
     def serve(self, port: int = 0, server: Any = None) -> dict[str, Any]:
         """Score golden through the server with evaluate_stage; starts and stops one unless given (06_ship_it)."""
