@@ -186,3 +186,29 @@ def test_generation_computes_in_the_dtype_the_model_records(tiny):
     finally:
         hook.remove()
         set_compute_dtype(model, "bfloat16")
+
+
+def test_a_bf16_peft_model_generates_on_a_merged_copy(tiny_model_dir):
+    """inference_model merges a peft model's LoRA update into its bf16 copy (the base plus the
+    update, rounded once), or drops it while the adapters are disabled; the caller's model keeps
+    its fp32 LoRA layers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from helpers.core.config import get_profile
+    from helpers.core.models import inference_model, load_causal_lm
+
+    base = load_causal_lm(get_profile("ci").replace(model=str(tiny_model_dir), compute_dtype="bfloat16"))
+    original = base.model.layers[0].self_attn.q_proj.weight.detach().clone()
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"], init_lora_weights=False))
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    delta = layer.get_delta_weight("default").detach().clone()
+    assert delta.abs().max() > 1e-3  # a real update, so merged and bare differ
+    merged = inference_model(model)
+    q = merged.model.layers[0].self_attn.q_proj
+    assert type(q) is torch.nn.Linear and q.weight.dtype == torch.bfloat16
+    assert torch.equal(q.weight, (original + delta).to(torch.bfloat16))
+    with model.disable_adapter():
+        bare = inference_model(model).model.layers[0].self_attn.q_proj
+    assert torch.equal(bare.weight, original.to(torch.bfloat16))
+    assert layer.weight.dtype == torch.float32 and hasattr(layer, "lora_A")  # the caller's model is unchanged

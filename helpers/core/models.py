@@ -284,13 +284,16 @@ def set_compute_dtype(model: Any, compute_dtype: str) -> Any:
 
 
 def inference_model(model: Any) -> Any:
-    """The model generation runs on: a bf16 copy on a CPU when the model computes in bf16 (02_prompting_baseline).
+    """The model generation runs on: a merged bf16 copy on a CPU when the model computes in bf16 (02_prompting_baseline).
 
     Training autocasts (``SFTConfig(bf16=True)``); generation would autocast too, but autocast
     casts every frozen fp32 weight again at every new token, so a bf16 copy of the weights,
     made once a call, answers faster (``benchmarks/bench_cpu_dtype.py``: 10 rows of 80 new tokens).
-    The copy costs the bf16 size in memory (270 MB for SmolLM2-135M) while it lives. A GPU model,
-    and an fp32 one, is returned as it is; the caller's model is never changed.
+    A peft model's copy has its LoRA update merged first (in fp32, then rounded once, as the
+    export merges it in notebook 06), which saves the adapter's small matmuls at every token; with
+    its adapters disabled, the copy is the bare base. The copy costs the bf16 size in memory
+    (270 MB for SmolLM2-135M) while it lives. A GPU model, and an fp32 one, is returned as it is;
+    the caller's model is never changed.
     """
     import copy
 
@@ -301,7 +304,13 @@ def inference_model(model: Any) -> Any:
         return model
     if param.dtype == torch.bfloat16:
         return model
-    return copy.deepcopy(model).to(torch.bfloat16).eval()
+    runner = copy.deepcopy(model)
+    if hasattr(runner, "merge_and_unload"):  # a PeftModel
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        disabled = any(m.disable_adapters for m in runner.modules() if isinstance(m, BaseTunerLayer))
+        runner = runner.unload() if disabled else runner.merge_and_unload()
+    return runner.to(torch.bfloat16).eval()
 
 
 class Embedder:
