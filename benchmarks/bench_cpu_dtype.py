@@ -80,7 +80,9 @@ def main() -> int:
     rows = load_split("train", "support", limit=profile.train_rows)
     out: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                             f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-                 "native_bf16": cpu_has_native_bf16(), "train": {}, "generate": {}}
+                 "native_bf16": cpu_has_native_bf16(),
+                 "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+                 "train": {}, "generate": {}}
     for name, dtype, fused in (("fp32_fused_head", "float32", True), ("fp32_model_loss", "float32", False),
                                ("bf16_model_loss", "bfloat16", False)):
         out["train"][name] = train_steps(profile, tokenizer, rows, dtype, fused, args.steps)
