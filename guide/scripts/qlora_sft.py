@@ -4,7 +4,7 @@
 
 The same settings notebook 03 prints for the `cpu` profile; the MAX_STEPS argument overrides its 44
 steps (-1 for whole epochs, a small number for a smoke run). On a CUDA GPU the base is loaded in
-4-bit NF4 and trained in bf16 with paged 8-bit AdamW (QLoRA).
+4-bit NF4 and trained in bf16 with paged 8-bit AdamW (QLoRA); a CPU with native bf16 autocasts to bf16.
 """
 import json
 import sys
@@ -29,7 +29,7 @@ def rows(path):  # {"input": ..., "output": ...} per line -> a prompt-completion
 def sft_config(out_dir, cuda, max_steps=MAX_STEPS):
     return SFTConfig(output_dir=out_dir, per_device_train_batch_size=2, learning_rate=2e-4 if cuda else 1e-3,
                      num_train_epochs=1, max_steps=max_steps, warmup_steps=0.05, max_length=512, packing=True,
-                     completion_only_loss=True, gradient_checkpointing=cuda, bf16=cuda, use_cpu=not cuda,
+                     completion_only_loss=True, gradient_checkpointing=cuda, use_cpu=not cuda, bf16=cuda or torch.ops.mkldnn._is_mkldnn_bf16_supported(),
                      optim="paged_adamw_8bit" if cuda else "adamw_torch", logging_steps=1, save_steps=20,
                      eval_strategy="steps", eval_steps=20, report_to="none", seed=42)
 

@@ -40,7 +40,7 @@ def preflight_report(
 
     shape = model_shape(profile)
     tokens = mean_tokens(tokenizer, rows) if tokenizer is not None and rows else s.max_seq_len * 0.5
-    est = preflight.estimate_for_settings(shape, s, mean_tokens=tokens)
+    est = preflight.estimate_for_settings(shape, s, mean_tokens=tokens, device=profile.device)
     plan = preflight.plan_time_cost(
         n_rows=n_train_rows, mean_tokens=tokens, epochs=s.epochs, max_steps=s.max_steps,
         batch_size=s.batch_size * s.grad_accum, tokens_per_s=profile.train_tokens_per_s,

@@ -311,8 +311,10 @@ def estimate_for_settings(shape: "dict[str, Any] | ModelShape", s: TrainSettings
         shape, int(s.batch_size), int(s.max_seq_len), lora_r=int(s.lora_r), lora_targets=s.lora_targets,
         quantization=quant, checkpointing="non-reentrant" if s.gradient_checkpointing else "off",
         checkpoint_every=s.checkpoint_every, fused_loss=True, upcast=False, optim=s.resolved_optim(device),
-        fixed_shapes=s.packing, compute_bytes=2 if s.compute_dtype != "float32" else 4,
-        adapter_dtype="bfloat16" if quant == "nf4" else s.compute_dtype, lora_dropout=s.lora_dropout,
+        # a CPU keeps fp32 weights under bf16 autocast (helpers.core.models.weights_dtype), and peft keeps
+        # LoRA weights fp32 on an unquantised base; TRL casts them to bf16 on a 4-bit one
+        fixed_shapes=s.packing, compute_bytes=2 if s.compute_dtype != "float32" and device == "cuda" else 4,
+        adapter_dtype="bfloat16" if quant == "nf4" else "float32", lora_dropout=s.lora_dropout,
     )
 
 
