@@ -223,11 +223,12 @@ def test_cpu_dtype_check_says_which_dtype_this_cpu_gets():
     from helpers.core.config import get_profile
     from helpers.core.doctor import check_cpu, cpu_dtype_check
 
-    native = cpu_dtype_check("bfloat16", native_bf16=True)
-    assert native.ok and "bf16 autocast" in native.detail and "float32" not in native.detail
-    plain = cpu_dtype_check("bfloat16", native_bf16=False)
+    cpu = get_profile("cpu")
+    native = cpu_dtype_check(cpu, native_bf16=True)
+    assert native.ok and "bf16 compute" in native.detail and "float32" not in native.detail
+    plain = cpu_dtype_check(cpu, native_bf16=False)
     assert plain.ok and "no native bf16" in plain.detail and "float32" in plain.detail
-    assert "float32" in cpu_dtype_check("float32", native_bf16=True).detail
+    assert "float32" in cpu_dtype_check(cpu.replace(compute_dtype="float32"), native_bf16=True).detail
     assert check_cpu(get_profile("gpu-24gb")) == []
     assert [c.name for c in check_cpu(get_profile("cpu"))] == ["cpu compute dtype"]
 

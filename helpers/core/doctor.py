@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 
-from helpers.core.config import Profile, load_profile
+from helpers.core.config import Profile, fit_compute_dtype, load_profile
 from helpers.core.models import MODELS, ModelUnavailable, local_model_path, model_status
 from helpers.core.paths import cache_dir, course_home
 
@@ -109,15 +109,16 @@ def compute_dtype_check(wanted: str, capability: tuple[int, int] | None, gpu: st
                  f"(slower than bf16 on newer cards; lower learning_rate if the loss turns nan)")
 
 
-def cpu_dtype_check(wanted: str, native_bf16: bool) -> Check:
-    """Does a CPU profile compute in bf16 autocast here, or in fp32? (00_setup)
+def cpu_dtype_check(profile: Profile, native_bf16: bool) -> Check:
+    """Does a CPU profile compute in bf16 here, or in fp32? (00_setup)
 
     The decision is :func:`helpers.core.config.fit_compute_dtype`, the one ``load_profile`` applies.
     """
-    if wanted != "bfloat16":
-        return Check("cpu compute dtype", True, f"the profile computes in {wanted}")
-    if native_bf16:
-        return Check("cpu compute dtype", True, "this CPU has native bf16: bf16 autocast over fp32 weights "
+    got = fit_compute_dtype(profile, native_bf16=native_bf16).compute_dtype
+    if profile.compute_dtype != "bfloat16":
+        return Check("cpu compute dtype", True, f"the profile computes in {got}")
+    if got == "bfloat16":
+        return Check("cpu compute dtype", True, "this CPU has native bf16: bf16 compute over fp32 weights (autocast in training, a bf16 copy to generate) "
                      "(faster than fp32 here: benchmarks/bench_cpu_dtype.py)")
     return Check("cpu compute dtype", True, "this CPU has no native bf16: the course computes in float32 "
                  "(emulated bf16 would be slower)")
@@ -129,7 +130,7 @@ def check_cpu(profile: Profile) -> list[Check]:
 
     if profile.device == "cuda":
         return []
-    return [cpu_dtype_check(profile.compute_dtype, cpu_has_native_bf16())]
+    return [cpu_dtype_check(profile, cpu_has_native_bf16())]
 
 
 def gpu_memory_check(profile_name: str, need_gib: float | None, free_gib: float, total_gib: float) -> Check:
