@@ -128,7 +128,7 @@ PROFILES: dict[str, Profile] = {
         experiment_clean_rows=200, experiment_noisy_rows=800, experiment_steps=40,
         curve_rows=(25, 200), production_rows=30,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
-        notes="The full course on a laptop CPU with a real 135M model (LoRA on fp32 weights, bf16 autocast "
+        notes="The full course on a laptop CPU with a real 135M model (LoRA on fp32 weights, bf16 compute "
               "where the CPU has native bf16).",
         **_COMMON,
     ),

@@ -15,7 +15,7 @@ import sys
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires, version
 
-from helpers.core.config import Profile, fit_compute_dtype, load_profile
+from helpers.core.config import Profile, cpu_has_native_bf16, fit_compute_dtype, load_profile
 from helpers.core.models import MODELS, ModelUnavailable, local_model_path, model_status
 from helpers.core.paths import cache_dir, course_home
 
@@ -126,8 +126,6 @@ def cpu_dtype_check(profile: Profile, native_bf16: bool) -> Check:
 
 def check_cpu(profile: Profile) -> list[Check]:
     """The compute dtype of a CPU profile on this CPU; nothing for a GPU profile (00_setup)."""
-    from helpers.core.config import cpu_has_native_bf16
-
     if profile.device == "cuda":
         return []
     return [cpu_dtype_check(profile, cpu_has_native_bf16())]
