@@ -1,11 +1,12 @@
-"""fp32 vs bf16 autocast, and TRL's fused LM head vs the model's loss, on this CPU, measured in one run.
+"""fp32 vs bf16 autocast, and TRL's fused LM head vs the model's loss vs the answer positions' loss, on this CPU, in one run.
 
     python benchmarks/bench_cpu_dtype.py [--steps 4] [--json OUT]
 
 The questions behind it (the time-budget issue): how much faster does the ``cpu`` profile train
 and generate with bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX,
-:func:`helpers.core.config.cpu_has_native_bf16`), and what does TRL's fused LM head cost on a
-CPU (:func:`helpers.training.trainer.trainer_class`)? Everything goes through the course's own
+:func:`helpers.core.config.cpu_has_native_bf16`), and what do TRL's fused LM head and the model's own
+loss (logits of every position) cost on a CPU against the loss of the answer positions only
+(:func:`helpers.training.trainer.trainer_class`)? Everything goes through the course's own
 functions: :func:`helpers.training.trainer.make_trainer` on the first 256 support rows with the
 ``cpu`` profile's settings (LoRA r 16 all-linear, 2 packed rows of 512 tokens a step), and
 :func:`helpers.prompting.generation.generate` on 10 eval rows (the fine-tuning prompt, 80 new
@@ -29,8 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def train_steps(profile, tokenizer, rows, compute_dtype: str, fused: bool, steps: int) -> dict:
-    """Seconds per step of the course's trainer for one (dtype, loss) arm."""
+def train_steps(profile, tokenizer, rows, compute_dtype: str, loss: str, steps: int) -> dict:
+    """Seconds per step of the course's trainer for one (dtype, loss) arm.
+
+    ``loss``: "answer_positions" is what the course runs on a CPU; "fused_head" (TRL's own loss)
+    and "model_loss" (transformers' ``Trainer.compute_loss``: logits of every position) are the
+    alternatives, swapped into the trainer ``make_trainer`` built.
+    """
     from transformers import TrainerCallback
 
     from helpers.core.models import load_causal_lm
@@ -38,7 +44,7 @@ def train_steps(profile, tokenizer, rows, compute_dtype: str, fused: bool, steps
     from helpers.training.trainer import make_trainer
 
     p = profile.replace(compute_dtype=compute_dtype)
-    s = TrainSettings.from_profile(p, max_steps=steps + 1, save_steps=10**6, fused_lm_head=fused)
+    s = TrainSettings.from_profile(p, max_steps=steps + 1, save_steps=10**6)
     times: list[float] = []
 
     class Clock(TrainerCallback):
@@ -51,10 +57,20 @@ def train_steps(profile, tokenizer, rows, compute_dtype: str, fused: bool, steps
     with tempfile.TemporaryDirectory() as tmp:
         # "cuda" would pick TRL's fused head on the CPU as well; the trainer's device is still the CPU
         trainer = make_trainer(load_causal_lm(p), tokenizer, rows, None, s, Path(tmp), "cpu")
-        if fused:
+        if loss == "fused_head":
             from trl import SFTTrainer
 
             trainer.__class__ = SFTTrainer  # the arm under test: TRL's own loss, fused head, on the CPU
+        elif loss == "model_loss":
+            import types
+
+            from transformers import Trainer
+
+            def model_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+
+            trainer.compute_loss = types.MethodType(model_loss, trainer)
         trainer.add_callback(Clock())
         out = trainer.train()
     return {"first_step_s": round(times[0], 2), "step_s": [round(t, 2) for t in times[1:]],
@@ -83,9 +99,11 @@ def main() -> int:
                  "native_bf16": cpu_has_native_bf16(),
                  "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
                  "train": {}, "generate": {}}
-    for name, dtype, fused in (("fp32_fused_head", "float32", True), ("fp32_model_loss", "float32", False),
-                               ("bf16_model_loss", "bfloat16", False)):
-        out["train"][name] = train_steps(profile, tokenizer, rows, dtype, fused, args.steps)
+    for name, dtype, loss in (("fp32_fused_head", "float32", "fused_head"), ("fp32_model_loss", "float32", "model_loss"),
+                              ("fp32_answer_positions", "float32", "answer_positions"),
+                              ("bf16_model_loss", "bfloat16", "model_loss"),
+                              ("bf16_answer_positions", "bfloat16", "answer_positions")):
+        out["train"][name] = train_steps(profile, tokenizer, rows, dtype, loss, args.steps)
         print(name, out["train"][name], flush=True)
     model = load_causal_lm(profile.replace(compute_dtype="float32"))
     conversations = build_conversations(load_split("eval", "support", limit=10), finetune_config())
@@ -116,6 +134,8 @@ def main() -> int:
     t = out["train"]
     out["train_speedup_model_loss_fp32"] = round(t["fp32_fused_head"]["median_step_s"] / t["fp32_model_loss"]["median_step_s"], 2)
     out["train_speedup_bf16_model_loss"] = round(t["fp32_fused_head"]["median_step_s"] / t["bf16_model_loss"]["median_step_s"], 2)
+    out["train_speedup_answer_positions_fp32"] = round(t["fp32_model_loss"]["median_step_s"] / t["fp32_answer_positions"]["median_step_s"], 2)
+    out["train_speedup_answer_positions_bf16"] = round(t["bf16_model_loss"]["median_step_s"] / t["bf16_answer_positions"]["median_step_s"], 2)
     out["generate_speedup_bf16"] = round(min(out["generate"]["float32"]) / min(out["generate"]["bfloat16"]), 2)
     out["generate_speedup_bf16_autocast"] = round(min(out["generate"]["float32"]) / min(out["generate"]["bf16_autocast"]), 2)
     print(json.dumps(out, indent=2))

@@ -212,3 +212,35 @@ def test_a_bf16_peft_model_generates_on_a_merged_copy(tiny_model_dir):
         bare = inference_model(model).model.layers[0].self_attn.q_proj
     assert torch.equal(bare.weight, original.to(torch.bfloat16))
     assert layer.weight.dtype == torch.float32 and hasattr(layer, "lora_A")  # the caller's model is unchanged
+
+
+def test_a_model_sfttrainer_patched_generates_on_its_copy(tiny_model_dir, tmp_path):
+    """SFTTrainer patches the base model's ``forward`` with a closure over the original model. The
+    bf16 copy inference_model makes of such a model (every model notebooks 03 and 05 score after
+    training) must run itself, not the fp32 original through that closure."""
+    import torch
+
+    from conftest import support_rows
+    from helpers.core.config import get_profile
+    from helpers.core.models import inference_model, load_causal_lm, load_tokenizer
+    from helpers.training.settings import TrainSettings
+    from helpers.training.trainer import make_trainer
+
+    profile = get_profile("ci").replace(model=str(tiny_model_dir), compute_dtype="bfloat16")
+    s = TrainSettings.from_profile(profile, max_steps=1)
+    trainer = make_trainer(load_causal_lm(profile), load_tokenizer(str(tiny_model_dir)), support_rows(4), None, s,
+                           tmp_path, device="cpu")
+    model = trainer.model
+    assert "forward" in model.get_base_model().__dict__  # TRL's patch is there, so the test means something
+    runner = inference_model(model)
+    seen: dict[str, list[torch.dtype]] = {"original": [], "copy": []}
+    hooks = [model.get_base_model().model.layers[0].self_attn.q_proj.register_forward_hook(
+                 lambda m, i, o: seen["original"].append(o.dtype)),
+             runner.model.layers[0].self_attn.q_proj.register_forward_hook(lambda m, i, o: seen["copy"].append(o.dtype))]
+    try:
+        with torch.inference_mode():
+            runner(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen == {"original": [], "copy": [torch.bfloat16]}

@@ -172,9 +172,11 @@ def test_fp16_compute_trains_fp32_adapters(tmp_path, tiny_model_dir, smol_tokeni
     assert dtypes == {f"torch.{expected}"}
 
 
-def test_the_model_loss_on_a_cpu_is_trls_loss(tmp_path, smol_tokenizer):
-    """On a CPU the trainer uses the model's own loss instead of TRL's fused LM head: the same
-    answer-only loss on the same packed batch (real SmolLM2, so the numbers mean something)."""
+def test_the_answer_loss_on_a_cpu_is_trls_loss(tmp_path, smol_tokenizer):
+    """On a CPU the trainer scores only the answer positions instead of TRL's fused LM head over
+    every position: the same answer-only loss on the same packed batch (real SmolLM2, so the
+    numbers mean something), as a batch mean and summed over the Trainer's token count; a batch
+    without answer tokens gives a zero that backpropagates."""
     import torch
     from trl import SFTTrainer
 
@@ -197,8 +199,16 @@ def test_the_model_loss_on_a_cpu_is_trls_loss(tmp_path, smol_tokenizer):
     with torch.no_grad():
         own = trainer.compute_loss(trainer.model, dict(batch))
         fused = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+        n = int((batch["labels"][:, 1:] != -100).sum()) + 7  # as if accumulated with another batch
+        own_sum = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=n)
+        fused_sum = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch), num_items_in_batch=n)
     assert float(own) == pytest.approx(float(fused), abs=1e-4)
     assert float(own) > 0.1  # a real loss, not a zero from an all-masked batch
+    assert float(own_sum) == pytest.approx(float(fused_sum), abs=1e-4) and float(own_sum) < float(own)
+    masked = {**batch, "labels": torch.full_like(batch["labels"], -100)}
+    zero = trainer.compute_loss(trainer.model, masked)
+    zero.backward()
+    assert float(zero) == 0.0
 
 
 def test_alpha_default_is_twice_rank():

@@ -310,6 +310,13 @@ def inference_model(model: Any) -> Any:
 
         disabled = any(m.disable_adapters for m in runner.modules() if isinstance(m, BaseTunerLayer))
         runner = runner.unload() if disabled else runner.merge_and_unload()
+    for module in runner.modules():
+        # A model SFTTrainer has trained carries TRL's fused-LM-head forward as an instance attribute,
+        # a closure over the *original* model's bound forward; deep-copied, it would still run the
+        # original (fp32, LoRA unmerged). Dropping the copy's instance forwards makes it run its own
+        # class forward (tests/test_generation.py checks that the copy computes; timed ad hoc on the ci
+        # arm of notebook 05: 4 rows of 64 new tokens after training, 5.5 s through the closure, 1.9 s on the copy).
+        module.__dict__.pop("forward", None)
     return runner.to(torch.bfloat16).eval()
 
 

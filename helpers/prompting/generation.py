@@ -12,7 +12,7 @@ once and starts every batch from a copy of its key/value cache (transformers'
 ``cache`` argument), padding each row's own suffix on the left *after* the prefix; positions come
 from the attention mask, so every row sees the positions it would see alone. Hand-written because
 ``generate`` has no prefix cache of its own for batches; on this 2-core CPU prefill is most of
-the time (10 prompts of 1,400 tokens: 46.7 s of prefill in fp32, 21.3 s on a bf16 copy,
+the time (10 prompts of 1,400 tokens: 45.7 s of prefill in fp32, 18.9 s on a bf16 copy,
 ``bench_cpu_dtype.py``), and ``bench_generation_cpu.py --prefix``
 prints what the cache saves.
 """

@@ -81,8 +81,8 @@ class TrainSettings:
     packing: bool = True  # TRL's best-fit-decreasing packing of whole examples (padding-free)
     liger: bool = True  # TRL's use_liger_kernel (CUDA only; ignored on a CPU)
     # TRL's fused LM head (CUDA only): on a CPU it scores every position, prompt tokens too, in fp32
-    # tiles, and a step took 1.5x as long as with the model's own loss (benchmarks/bench_cpu_dtype.py),
-    # so a CPU always uses the model's loss (helpers.training.trainer.trainer_class)
+    # tiles, so a CPU always uses the loss of the answer positions (helpers.training.trainer.trainer_class,
+    # measured in benchmarks/bench_cpu_dtype.py); False asks for that loss on CUDA too
     fused_lm_head: bool = True
     optim: str = "auto"  # "auto": paged 8-bit AdamW for a 4-bit base on CUDA, else torch AdamW
     # --- the course's switches on top of TRL (measured in benchmarks/bench_qlora.py)

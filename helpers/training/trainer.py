@@ -3,7 +3,8 @@
 Introduced in ``03_qlora_training.ipynb``. :func:`make_trainer` hands the model, the
 ``LoraConfig`` and the ``SFTConfig`` from :class:`helpers.training.settings.TrainSettings` to
 ``trl.SFTTrainer``, which wraps the model with peft, casts QLoRA adapters to bf16, packs the
-examples and computes the answer-only loss with its fused LM head. The course adds only its
+examples and computes the answer-only loss with its fused LM head (on a CPU, the course's
+:func:`answer_loss` of the answer positions instead, see :func:`trainer_class`). The course adds its
 measured switches (``fixed_shape_rows``, ``checkpoint_every``) and two callbacks: the live loss
 plot and the stop button. :func:`train` runs it with checkpoints and resume; notebook 03, the
 panel, the command line, the tests and ``benchmarks/bench_qlora.py`` all call it.
@@ -99,32 +100,67 @@ def set_layer_checkpointing(model: Any, every_n_layers: int) -> None:
     model.config.use_cache = False
 
 
-def trainer_class(s: TrainSettings, device: str) -> type:
-    """``trl.SFTTrainer``, or on a CPU its subclass with the model's own loss (03_qlora_training).
+def answer_positions(labels: Any) -> Any:
+    """Positions whose next token is scored in at least one row of the batch (03_qlora_training).
 
-    TRL's fused LM head (``SFTTrainer.compute_loss``) computes the log-probabilities, entropy and
-    token accuracy in tiles; on CUDA it scores only the answer tokens, but on a CPU every position,
-    in fp32 under bf16 autocast too. There the model's own loss (transformers'
-    ``Trainer.compute_loss``, the same answer-only labels, the same loss to 4 decimals) took a
-    step 9.3 s against 13.6 s in fp32, and 6.4 s under bf16 autocast (medians of 4 steps,
-    ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``; another run of it gave 9.2, 17.9 and 4.5 s). The logs then lack
-    TRL's ``entropy`` and ``mean_token_accuracy``, which the course does not read.
+    ``labels`` is the batch's ``(rows, length)`` answer-only labels (``-100`` elsewhere); position
+    ``i`` predicts token ``i + 1``, so these are the positions whose logits the loss needs.
+    """
+    return (labels[:, 1:] != -100).any(0).nonzero().squeeze(1)
+
+
+def answer_loss(logits: Any, labels: Any, positions: Any, num_items_in_batch: Any = None) -> Any:
+    """The causal-LM loss of the logits at ``positions`` only (03_qlora_training).
+
+    The same cross-entropy as the model's own loss (fp32, ``-100`` ignored): summed and divided by
+    ``num_items_in_batch`` when the Trainer counts the answer tokens across gradient accumulation,
+    else the mean over this batch's answer tokens. A batch without answer tokens gives a zero that
+    still backpropagates.
+    """
+    import torch.nn.functional as F
+
+    target = labels[:, 1:][:, positions]
+    total = F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), ignore_index=-100, reduction="sum")
+    count = num_items_in_batch if num_items_in_batch is not None else (target != -100).sum().clamp(min=1)
+    return total / count
+
+
+def trainer_class(s: TrainSettings, device: str) -> type:
+    """``trl.SFTTrainer``, or on a CPU its subclass that scores the answer positions only (03_qlora_training).
+
+    TRL's fused LM head (``SFTTrainer.compute_loss``) scores only the answer tokens on CUDA, but on
+    a CPU every position, in fp32 tiles. The model's own loss (``Trainer.compute_loss``) projects
+    every position through the 49k-word LM head as well: on the cpu profile's batch (2 packed rows
+    of 512 tokens, 28% answer tokens) that head and its loss were over half of a bf16 step. So on
+    a CPU the model is asked for the logits of the answer positions only (transformers'
+    ``logits_to_keep``, with the union of the batch rows' positions) and :func:`answer_loss` scores
+    them: the same answer-only loss to 1e-4 (``tests/test_train.py``). A step (medians of 4,
+    ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``) took 11.8 s with TRL's fused head,
+    9.3 s with the model's own loss and 6.5 s with this one in fp32; under bf16 autocast 4.9 s
+    with the model's loss and 3.7 s with this one. The logs then lack TRL's ``entropy`` and
+    ``mean_token_accuracy``, which the course does not read.
     """
     from trl import SFTTrainer
 
     if s.fused_lm_head and device == "cuda":
         return SFTTrainer
-    from transformers import Trainer
 
-    class ModelLossSFTTrainer(SFTTrainer):
-        """``SFTTrainer`` whose loss is the model's own (``Trainer.compute_loss``), for a CPU."""
+    class AnswerLossSFTTrainer(SFTTrainer):
+        """``SFTTrainer`` whose loss projects only the answer positions through the LM head, for a CPU."""
 
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            return Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            labels = inputs["labels"]
+            positions = answer_positions(labels)
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False,
+                            logits_to_keep=positions)
+            loss = answer_loss(outputs.logits, labels, positions, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # as Trainer.compute_loss: num_items_in_batch counts every process's tokens and DDP averages
+                loss = loss * self.accelerator.num_processes
+            return (loss, outputs) if return_outputs else loss
 
-    return ModelLossSFTTrainer
+    return AnswerLossSFTTrainer
 
 
 def make_trainer(
