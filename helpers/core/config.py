@@ -110,7 +110,7 @@ PROFILES: dict[str, Profile] = {
         curve_rows=(8, 24), production_rows=4,
         train_tokens_per_s=92.0, price_per_hour_usd=0.0,
         notes="Every notebook in minutes on any CPU; numbers are not meaningful.",
-        **_COMMON,
+        **{**_COMMON, "few_shot_k": 1},  # one example: rung 5's prompt is notebook 02's longest input
     ),
     # Sized by the time budget on 2 cores (guide/instructor_guide.md has the measured run): 44 steps
     # of ~7 s (bf16) on the first 256 rows, one epoch of the support task (golden 0.693 against the

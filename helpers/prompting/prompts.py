@@ -101,7 +101,7 @@ def prompt_ladder(view: str | None = None, k: int = 3, task: str | Path | None =
     if has_guideline_rules(view, task):
         detailed = guideline_rules(view, task)
         ladder["4 + guideline rules"] = PromptConfig(view, detailed, format_spec=True)
-    ladder[f"{len(ladder) + 1} + {k} similar examples"] = PromptConfig(view, detailed, format_spec=True, k=k,
+    ladder[f"{len(ladder) + 1} + {k} similar example{'' if k == 1 else 's'}"] = PromptConfig(view, detailed, format_spec=True, k=k,
                                                                        selection="similar")
     return ladder
 
