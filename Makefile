@@ -65,7 +65,7 @@ notebooks: models
 
 # The unit tests and nbval run side by side (they share no files: unit tests write run folders
 # under pytest's tmp); --output-sync prints each one's log whole when it ends. One after the other
-# they took 504 s + 640 s (2026-12-02); side by side, cold, 643 s (bb3af8e, time_budget_ci.json).
+# they took 504 s + 640 s (2026-12-02); side by side, cold, `make test` took 578 s (218593e, time_budget_ci.json).
 test: models
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit notebooks TEST_THREADS=1
 
