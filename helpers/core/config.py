@@ -114,8 +114,9 @@ PROFILES: dict[str, Profile] = {
     ),
     # Sized by the time budget on 2 cores (guide/instructor_guide.md has the measured run): 44 steps
     # of ~5 s (bf16, with eval losses and checkpoints) on the first 256 rows, one epoch of the support
-    # task (golden 0.700 against the prompt's 0.477, GO; the whole course 1,572 s). The steps are fixed, not the epochs: packing makes an epoch of short
-    # rows a few steps (256 SMS messages are 13, too few to learn spam: guide/your_own_data.md).
+    # task (golden 0.700 against the prompt's 0.477, GO; the whole course 1,572 s). The steps are
+    # fixed, not the epochs: packing makes an epoch of short rows a few steps (256 SMS messages
+    # are 13, too few to learn spam: guide/your_own_data.md).
     # 40 eval rows, 30 production rows, a two-point curve in notebook 05. Its arms keep 40 steps: at 30 the
     # arms were still learning the format (clean 0.605, noisy 0.590, interval across zero).
     # Weights stay fp32 on a CPU; "bfloat16" trains in autocast and generates on a bf16 copy, on a CPU with native bf16 only

@@ -130,9 +130,8 @@ def trainer_class(s: TrainSettings, device: str) -> type:
 
     TRL's fused LM head (``SFTTrainer.compute_loss``) scores only the answer tokens on CUDA, but on
     a CPU every position, in fp32 tiles. The model's own loss (``Trainer.compute_loss``) projects
-    every position through the 49k-word LM head as well: on the cpu profile's batch (2 packed rows
-    of 512 tokens, 28% answer tokens) that head and its loss were over half of a bf16 step. So on
-    a CPU the model is asked for the logits of the answer positions only (transformers'
+    every position through the 49k-word LM head as well, although on the cpu profile's batch (2
+    packed rows of 512 tokens) only 28% are answer tokens. So on a CPU the model is asked for the logits of the answer positions only (transformers'
     ``logits_to_keep``, with the union of the batch rows' positions) and :func:`answer_loss` scores
     them: the same answer-only loss to 1e-4 (``tests/test_train.py``). A step (medians of 4,
     ``benchmarks/bench_cpu_dtype.py``, ``cpu_dtype.json``) took 11.8 s with TRL's fused head,
